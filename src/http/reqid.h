@@ -1,0 +1,53 @@
+/*
+ * Request ids (X-Request-Id) and W3C trace context (traceparent).
+ */
+#ifndef PT_HTTP_REQID_H
+#define PT_HTTP_REQID_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/str.h"
+
+#define PT_REQID_MAX 128
+#define PT_REQID_GEN_LEN 32 /* length of a generated id */
+
+/** A client's id is kept when it is 1-128 characters of A-Za-z0-9._- (SPEC §10). */
+bool pt_reqid_is_sane(struct pt_str id);
+
+/** Per-thread random source (xoshiro256**), seeded from getrandom() on first use. */
+uint64_t pt_random_u64(void);
+
+/** Write a fresh random id of PT_REQID_GEN_LEN hex characters (no NUL). */
+void pt_reqid_generate(char out[PT_REQID_GEN_LEN]);
+
+struct pt_traceparent {
+    uint8_t version;
+    uint8_t trace_id[16];
+    uint8_t parent_id[8];
+    uint8_t flags;
+};
+
+#define PT_TRACEPARENT_LEN 55 /* "00-" 32 "-" 16 "-" 2 */
+
+/**
+ * Parse a traceparent header (W3C Trace Context level 1): version 00 exactly
+ * as specified, higher versions by their first four fields; all-zero ids and
+ * version ff are invalid.  0 or -1.
+ */
+int pt_traceparent_parse(struct pt_str s, struct pt_traceparent *tp);
+
+/** Start a new trace: random trace id, random parent id, sampled flag as given. */
+void pt_traceparent_new(struct pt_traceparent *tp, bool sampled);
+
+/** Keep the trace id, give this hop a fresh span id (the new parent for upstream). */
+void pt_traceparent_child(const struct pt_traceparent *in, struct pt_traceparent *out);
+
+/** Write the 55-character header value (no NUL). */
+void pt_traceparent_format(const struct pt_traceparent *tp, char out[PT_TRACEPARENT_LEN]);
+
+/** Write the 32 hex characters of the trace id (no NUL). */
+void pt_trace_id_hex(const struct pt_traceparent *tp, char out[32]);
+
+#endif

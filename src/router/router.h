@@ -1,0 +1,144 @@
+/*
+ * The route matcher (SPEC §2.1).
+ *
+ * Built once per configuration snapshot from the routes' match blocks and
+ * immutable afterwards, so any number of worker threads may match against
+ * it at once without locks.
+ *
+ * Path patterns:
+ *   /a/b          exact
+ *   /a/*          the prefix "/a/" and everything under it (not "/a" itself)
+ *   /a/{id}       one segment captured as "id"
+ *   /a/{rest*}    the remaining path captured as "rest" (may be empty); last segment only
+ *   ~ REGEX       PCRE2 (JIT-compiled), matched against the normalised path
+ *                 as written (anchor it yourself); named groups become captures
+ * Static segments live in a trie, so matching cost does not grow with the
+ * number of routes.
+ *
+ * Among the routes whose path, host, method and headers all match, the most
+ * specific wins: exact > parameterised (more static segments first) > prefix
+ * (longest static prefix first; {rest*} counts as a prefix) > regex
+ * (declaration order); ties go to the route declared first.
+ */
+#ifndef PT_ROUTER_ROUTER_H
+#define PT_ROUTER_ROUTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/str.h"
+#include "http/method.h"
+
+#define PT_ROUTER_MAX_CAPTURES 16
+
+struct pt_router;
+
+struct pt_router_header_match {
+    const char *name;  /* case-insensitive */
+    const char *value; /* exact, case-sensitive */
+};
+
+/** One configured route, as input to pt_router_build(). */
+struct pt_router_route {
+    const char *name;
+    void *data; /* handed back on a match (the compiled route) */
+    const char *const *paths;
+    size_t npaths;
+    const char *const *methods; /* tokens; none = any method */
+    size_t nmethods;
+    const char *const *hosts;   /* "api.example.com", "*.example.com" (any depth of subdomain); none = any */
+    size_t nhosts;
+    const struct pt_router_header_match *headers; /* all must match; none = no constraint */
+    size_t nheaders;
+};
+
+/**
+ * Called for each problem found while building: route and path are indexes
+ * into the input (path is -1 when the problem is not about one pattern).
+ * Errors make pt_router_build fail; warnings (is_error false: a route that
+ * can never match because an earlier or more specific one always wins)
+ * do not.
+ */
+typedef void (*pt_router_diag_fn)(void *ctx, bool is_error, size_t route, ssize_t path,
+                                  const char *message);
+
+/**
+ * Compile the routes.  Returns the router, or NULL when any pattern is
+ * invalid (bad regex, "{" without "}", a {rest*} that is not last, a
+ * duplicate capture name, a path not starting with '/' or '~', ...), after
+ * reporting every problem through diag.
+ */
+struct pt_router *pt_router_build(const struct pt_router_route *routes, size_t n,
+                                  pt_router_diag_fn diag, void *ctx);
+
+void pt_router_free(struct pt_router *r);
+
+/** Looks up a request header by name (case-insensitive); returns false if absent. */
+typedef bool (*pt_router_header_fn)(void *ctx, struct pt_str name, struct pt_str *value);
+
+struct pt_router_request {
+    struct pt_str method;
+    struct pt_str host; /* Host without port; compared case-insensitively */
+    struct pt_str path; /* normalised (pt_path_normalize), no query */
+    pt_router_header_fn header;
+    void *header_ctx;
+};
+
+struct pt_capture {
+    struct pt_str name;  /* points into the router */
+    struct pt_str value; /* points into the request's path */
+};
+
+struct pt_router_match {
+    void *data;     /* the winning route's data; NULL when none */
+    size_t route;   /* its index in the build input */
+    int status;     /* 200 matched; 404 nothing matched; 405 only the method failed */
+    uint32_t allow_mask; /* 405: PT_METHOD_BIT()s of the allowed known methods */
+    const char *const *allow_other; /* 405: allowed methods not in the mask */
+    size_t nallow_other;
+    size_t ncaptures;
+    struct pt_capture captures[PT_ROUTER_MAX_CAPTURES];
+};
+
+/** Match a request.  Never allocates; thread-safe on a built router. */
+void pt_router_match(const struct pt_router *r, const struct pt_router_request *req,
+                     struct pt_router_match *m);
+
+/** Why one route won or lost, for /routes/explain and `portico check`. */
+enum pt_router_verdict {
+    PT_ROUTER_WON = 0,
+    PT_ROUTER_LOST_PATH,     /* no path pattern matched */
+    PT_ROUTER_LOST_HOST,
+    PT_ROUTER_LOST_METHOD,
+    PT_ROUTER_LOST_HEADER,
+    PT_ROUTER_LOST_PRIORITY, /* matched, but a more specific or earlier route won */
+    PT_ROUTER_VERDICT_COUNT
+};
+
+struct pt_router_explain_entry {
+    size_t route;
+    enum pt_router_verdict verdict;
+    ssize_t path; /* index of the pattern that matched, -1 if none */
+    const char *detail; /* static text, e.g. "header X-Api-Version differs" */
+};
+
+/**
+ * Evaluate every route against the request and report each one's verdict
+ * (entries[i] for route i; entries must have room for the number of routes).
+ * Also fills m exactly as pt_router_match would.  Slow path: walks all
+ * routes; for the admin API only.
+ */
+void pt_router_explain(const struct pt_router *r, const struct pt_router_request *req,
+                       struct pt_router_match *m, struct pt_router_explain_entry *entries);
+
+/** Number of routes the router was built from. */
+size_t pt_router_count(const struct pt_router *r);
+
+/** Routes that can never match (shadowed); out has room for the count; returns how many. */
+size_t pt_router_shadowed(const struct pt_router *r, size_t *out);
+
+/** Human name of a verdict ("won", "path", "host", ...). */
+const char *pt_router_verdict_name(enum pt_router_verdict v);
+
+#endif
