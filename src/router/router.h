@@ -138,6 +138,12 @@ size_t pt_router_count(const struct pt_router *r);
 /** Routes that can never match (shadowed); out has room for the count; returns how many. */
 size_t pt_router_shadowed(const struct pt_router *r, size_t *out);
 
+/**
+ * Does this path pattern define a capture called name?  1 yes, 0 no, -1 the
+ * pattern is invalid.  Used to validate `rewrite` templates at load time.
+ */
+int pt_router_pattern_has_capture(const char *pattern, const char *name);
+
 /** Human name of a verdict ("won", "path", "host", ...). */
 const char *pt_router_verdict_name(enum pt_router_verdict v);
 
