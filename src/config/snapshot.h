@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include "core/arena.h"
+#include "core/log.h"
 #include "net/cidr.h"
 
 struct pt_conf_node;
@@ -35,7 +36,7 @@ struct pt_server_conf {
     size_t nlisten;
     unsigned workers;          /* resolved: `auto` = online CPUs */
     uint64_t max_header_bytes; /* 16k */
-    uint64_t max_body_bytes;   /* 10m */
+    uint64_t max_body_bytes;   /* 10m; 0 = no limit */
     uint64_t max_connections;  /* 100000, per process */
     uint64_t client_header_timeout_ms; /* 10s */
     uint64_t client_body_timeout_ms;   /* 60s: gap allowed between two body reads */
@@ -44,6 +45,7 @@ struct pt_server_conf {
     uint64_t drain_timeout_ms;         /* 30s */
     struct pt_cidr *trusted_proxies;
     size_t ntrusted_proxies;
+    enum pt_log_level log_level; /* info */
 };
 
 struct pt_admin_conf {
@@ -55,17 +57,20 @@ struct pt_admin_conf {
 
 struct pt_snapshot {
     atomic_long refs;
-    uint64_t version; /* config_version: grows with each applied change */
+    uint64_t version; /* config_version: grows with each applied change; the loader leaves
+                         it 0 and whoever publishes the snapshot assigns it */
     const char *path; /* the file it came from (NULL for a buffer) */
     const char *base_dir; /* relative paths resolve against this */
-    struct pt_conf_node *tree; /* the parsed YAML, for GET /config */
+    struct pt_conf_node *tree; /* the parsed YAML, for GET /config (config/node.h); NULL when
+                                  the file was empty */
     struct pt_server_conf server;
     struct pt_admin_conf admin;
-    struct pt_service **services;
+    struct pt_service **services; /* in file order; services[i]->index == i */
     size_t nservices;
-    struct pt_route **routes;
+    struct pt_route **routes; /* in file order; routes[i]->index == i */
     size_t nroutes;
-    struct pt_router *router;
+    struct pt_router *router; /* built from routes (in the same order); route data is the
+                                 struct pt_route *.  Never NULL: no routes answer 404 */
     struct pt_arena arena; /* owns everything above unless noted */
 };
 

@@ -1,0 +1,35 @@
+/*
+ * Private to src/config: the compile steps load.c runs, in order, each
+ * turning one part of the tree into the snapshot's structs and reporting
+ * every problem through the context.
+ */
+#ifndef PT_CONFIG_COMPILE_H
+#define PT_CONFIG_COMPILE_H
+
+#include "config/node.h"
+#include "config/schema.h"
+
+/** `server:` (node may be NULL: all defaults) into c->snap->server. */
+void pt__conf_server(struct pt_conf_ctx *c, const struct pt_conf_node *node);
+
+/** `admin:` (node may be NULL) into c->snap->admin.  After pt__conf_server. */
+void pt__conf_admin(struct pt_conf_ctx *c, const struct pt_conf_node *node);
+
+/** `services:` (node may be NULL) into c->snap->services. */
+void pt__conf_services(struct pt_conf_ctx *c, const struct pt_conf_node *node);
+
+/**
+ * `routes:` (node may be NULL) into c->snap->routes, then the router.
+ * After pt__conf_services (routes refer to services by name).  The router
+ * is built even when earlier steps failed, so its problems are reported
+ * too; it is kept only when there was no error at all.
+ */
+void pt__conf_routes(struct pt_conf_ctx *c, const struct pt_conf_node *node);
+
+/**
+ * Is name usable as a service or route name (1-64 of A-Za-z0-9._-)?  They
+ * appear in admin API paths and metric labels.
+ */
+bool pt__conf_name_ok(const char *name);
+
+#endif
