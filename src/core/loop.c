@@ -272,6 +272,12 @@ static void run_defers(struct pt_loop *loop)
     }
 }
 
+void pt_loop_flush_defers(struct pt_loop *loop)
+{
+    for (int i = 0; i < 1000 && loop->defer_head != NULL; i++)
+        run_defers(loop);
+}
+
 int pt_loop_post(struct pt_loop *loop, pt_task_fn fn, void *arg)
 {
     struct pt_task *t = pt_malloc(sizeof(*t));

@@ -118,6 +118,9 @@ int pt_loop_post(struct pt_loop *loop, pt_task_fn fn, void *arg);
 /** Run one iteration: wait for events (at most max_wait_ms, -1 = until a timer), dispatch. */
 void pt_loop_run_once(struct pt_loop *loop, int max_wait_ms);
 
+/** Run queued deferred callbacks until none is left (at shutdown, after the loop stopped). */
+void pt_loop_flush_defers(struct pt_loop *loop);
+
 /** Run until pt_loop_stop(). */
 void pt_loop_run(struct pt_loop *loop);
 void pt_loop_stop(struct pt_loop *loop);

@@ -1,0 +1,83 @@
+/*
+ * The request handler: given a parsed exchange, find the route, then answer
+ * locally (errors) or forward to the route's service and stream the answer
+ * back.  It speaks to the client only through struct pt_downstream_ops, so
+ * it does not know which protocol the client used.
+ */
+#ifndef PT_PROXY_PROXY_H
+#define PT_PROXY_PROXY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "core/loop.h"
+#include "http/exchange.h"
+#include "http/reqid.h"
+#include "net/cidr.h"
+#include "router/router.h"
+#include "upstream/call.h"
+
+struct pt_worker;
+struct pt_snapshot;
+struct pt_route;
+
+struct pt_exchange {
+    const struct pt_downstream_ops *down;
+    void *down_ctx;
+    struct pt_worker *worker;
+    struct pt_arena arena; /* request-scoped memory */
+    struct pt_request req;
+    struct pt_snapshot *snap;
+    const struct pt_route *route;
+    struct pt_router_match match;
+    struct pt_upcall up;
+    bool up_started;
+
+    struct pt_ip peer;
+    uint16_t peer_port;
+    struct pt_ip client_ip;
+    bool peer_trusted;
+    bool tls;
+
+    char request_id[PT_REQID_MAX];
+    uint8_t request_id_len;
+    struct pt_traceparent trace; /* this hop's context (trace id + our span id) */
+
+    struct pt_str upstream_path; /* path + query as sent upstream */
+    uint64_t body_limit;         /* request body bytes allowed */
+    int client_error;            /* status to answer when the body source failed (400/408/413) */
+
+    uint64_t start_ms;
+    int status;          /* answered status */
+    bool responded;      /* the response head went to the downstream */
+    bool finished;       /* the response is complete (or aborted) */
+    uint64_t bytes_in, bytes_out;
+
+    struct pt_exchange *next_free;
+};
+
+/** Take a fresh exchange from the worker's free list (or allocate one). */
+struct pt_exchange *pt_exchange_new(struct pt_worker *w);
+/** Finish the handler's part (cancel what runs) and recycle the exchange. */
+void pt_exchange_free(struct pt_exchange *ex);
+
+/** Handle a parsed request (ex->req filled, ex->down set). */
+void pt_proxy_handle(struct pt_exchange *ex);
+
+/** Downstream events (see struct pt_exchange_ops). */
+void pt_proxy_on_body_ready(struct pt_exchange *ex);
+void pt_proxy_on_drain(struct pt_exchange *ex);
+void pt_proxy_on_client_gone(struct pt_exchange *ex);
+
+/**
+ * Answer the exchange locally with an RFC 9457 problem (SPEC §7).  type is
+ * the slug (NULL = default for the status); extra_headers (may be NULL)
+ * are added as is ("Allow: GET, POST\r\n" style is NOT used: pairs).
+ */
+void pt_proxy_respond_problem(struct pt_exchange *ex, int status, const char *type,
+                              const char *detail, const struct pt_h1_header *extra,
+                              size_t nextra);
+
+#endif

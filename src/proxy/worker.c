@@ -1,0 +1,199 @@
+/*
+ * Worker threads.  Each owns a loop, one SO_REUSEPORT listening socket per
+ * configured address (the kernel spreads new connections across workers),
+ * its client connections and its upstream pool.  The only cross-thread
+ * traffic is the server posting tasks (drain, stop) through the loop's queue.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "portico/status.h"
+#include "core/alloc.h"
+#include "core/arena.h"
+#include "core/buf.h"
+#include "core/compiler.h"
+#include "core/log.h"
+#include "config/snapshot.h"
+#include "proxy/h1_server.h"
+#include "proxy/proxy.h"
+#include "proxy/server.h"
+#include "proxy/worker.h"
+
+#define ACCEPT_BATCH 64
+
+static void accept_cb(struct pt_loop *loop, struct pt_io *io, uint32_t events)
+{
+    (void)loop;
+    (void)events;
+    struct pt_listener *l = PT_CONTAINER_OF(io, struct pt_listener, io);
+    struct pt_worker *w = l->worker;
+    for (int i = 0; i < ACCEPT_BATCH && l->open; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        int fd = accept4(io->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd == -1) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                pt_log_ratelimited(PT_LOG_ERR, 1, "worker %u: accept: %s", w->id,
+                                   strerror(errno));
+            return;
+        }
+        if (w->nconns >= w->max_conns) {
+            pt_log_ratelimited(PT_LOG_WARN, 1, "worker %u: max_connections reached", w->id);
+            close(fd);
+            continue;
+        }
+        pt_h1_conn_accept(w, fd, (struct sockaddr *)&ss, len);
+    }
+}
+
+int pt_worker_init(struct pt_worker *w, struct pt_server *srv, unsigned id, const int *listen_fds,
+                   size_t nlisten)
+{
+    memset(w, 0, sizeof(*w));
+    w->id = id;
+    w->server = srv;
+    if (pt_loop_init(&w->loop) != 0)
+        return PT_ERR_IO;
+    w->loop.data = w;
+    if (pt_pool_init(&w->pool, &w->loop) != 0)
+        return PT_ERR_NOMEM;
+    w->up.loop = &w->loop;
+    w->up.pool = &w->pool;
+    w->up.worker_id = id;
+    w->snap = pt_snapshot_ref(srv->snap);
+    unsigned nw = w->snap->server.workers ? w->snap->server.workers : 1;
+    w->max_conns = w->snap->server.max_connections / nw;
+    if (w->max_conns == 0)
+        w->max_conns = 1;
+    w->listeners = pt_calloc(nlisten ? nlisten : 1, sizeof(*w->listeners));
+    if (w->listeners == NULL)
+        return PT_ERR_NOMEM;
+    w->nlisteners = nlisten;
+    for (size_t i = 0; i < nlisten; i++) {
+        struct pt_listener *l = &w->listeners[i];
+        l->worker = w;
+        l->index = i;
+        l->open = true;
+        if (pt_loop_add_events(&w->loop, &l->io, listen_fds[i], accept_cb, EPOLLIN) != 0)
+            return PT_ERR_IO;
+    }
+    return 0;
+}
+
+static void close_listeners(struct pt_worker *w)
+{
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        struct pt_listener *l = &w->listeners[i];
+        if (!l->open)
+            continue;
+        pt_loop_del(&w->loop, &l->io);
+        close(l->io.fd);
+        l->open = false;
+    }
+}
+
+static void maybe_exit(struct pt_worker *w)
+{
+    if (w->draining && w->nconns == 0)
+        pt_loop_stop(&w->loop);
+}
+
+static void drain_task(struct pt_loop *loop, void *arg)
+{
+    (void)loop;
+    struct pt_worker *w = arg;
+    if (w->draining)
+        return;
+    w->draining = true;
+    close_listeners(w);
+    struct pt_h1_conn *c = w->conns;
+    while (c != NULL) {
+        struct pt_h1_conn *next = pt_h1_conn_next(c);
+        pt_h1_conn_drain(c);
+        c = next;
+    }
+    pt_pool_close_idle(&w->pool);
+    maybe_exit(w);
+}
+
+static void stop_task(struct pt_loop *loop, void *arg)
+{
+    (void)loop;
+    struct pt_worker *w = arg;
+    w->draining = true;
+    close_listeners(w);
+    while (w->conns != NULL)
+        pt_h1_conn_kill(w->conns);
+    pt_loop_stop(&w->loop);
+}
+
+void pt_worker_drain(struct pt_worker *w)
+{
+    pt_loop_post(&w->loop, drain_task, w);
+}
+
+void pt_worker_stop(struct pt_worker *w)
+{
+    pt_loop_post(&w->loop, stop_task, w);
+}
+
+void pt_worker_conn_added(struct pt_worker *w)
+{
+    w->nconns++;
+    pt_server_conn_delta(w->server, 1);
+}
+
+void pt_worker_conn_removed(struct pt_worker *w)
+{
+    w->nconns--;
+    pt_server_conn_delta(w->server, -1);
+    maybe_exit(w);
+}
+
+static void *worker_main(void *arg)
+{
+    struct pt_worker *w = arg;
+    pt_loop_run(&w->loop);
+    /* leave nothing behind: connections, pooled upstreams, recycled memory */
+    close_listeners(w);
+    while (w->conns != NULL)
+        pt_h1_conn_kill(w->conns);
+    pt_pool_destroy(&w->pool);
+    pt_loop_flush_defers(&w->loop);
+    while (w->free_exchanges != NULL) {
+        struct pt_exchange *ex = w->free_exchanges;
+        w->free_exchanges = ex->next_free;
+        pt_arena_destroy(&ex->arena);
+        free(ex);
+    }
+    pt_arena_thread_cleanup();
+    pt_buf_thread_cleanup();
+    pt_server_worker_exited(w->server, w);
+    return NULL;
+}
+
+int pt_worker_start(struct pt_worker *w)
+{
+    return pthread_create(&w->thread, NULL, worker_main, w) == 0 ? 0 : PT_ERR;
+}
+
+void pt_worker_join(struct pt_worker *w)
+{
+    pthread_join(w->thread, NULL);
+}
+
+void pt_worker_destroy(struct pt_worker *w)
+{
+    free(w->listeners);
+    w->listeners = NULL;
+    if (w->snap != NULL)
+        pt_snapshot_unref(w->snap);
+    w->snap = NULL;
+    pt_loop_destroy(&w->loop);
+}

@@ -1,0 +1,64 @@
+/*
+ * A worker thread: its own event loop, listening sockets (SO_REUSEPORT),
+ * client connections, upstream pool and counters (DESIGN principle 1).
+ */
+#ifndef PT_PROXY_WORKER_H
+#define PT_PROXY_WORKER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/loop.h"
+#include "upstream/call.h"
+#include "upstream/pool.h"
+
+struct pt_server;
+struct pt_snapshot;
+struct pt_h1_conn;
+struct pt_exchange;
+struct pt_worker;
+
+struct pt_listener {
+    struct pt_io io;
+    struct pt_worker *worker;
+    size_t index; /* into snapshot->server.listen */
+    bool open;
+};
+
+struct pt_worker {
+    unsigned id;
+    pthread_t thread;
+    struct pt_server *server;
+    struct pt_loop loop;
+    struct pt_pool pool;
+    struct pt_upstream_ctx up;
+    struct pt_snapshot *snap; /* new requests start on this one */
+    struct pt_listener *listeners;
+    size_t nlisteners;
+    struct pt_h1_conn *conns; /* every client connection, for draining */
+    size_t nconns;
+    size_t max_conns;
+    bool draining;
+    struct pt_exchange *free_exchanges;
+    size_t nfree_exchanges;
+};
+
+/** Set up the worker (loop, pool) with listener fds already bound by the server. */
+int pt_worker_init(struct pt_worker *w, struct pt_server *srv, unsigned id, const int *listen_fds,
+                   size_t nlisten);
+int pt_worker_start(struct pt_worker *w);
+void pt_worker_join(struct pt_worker *w);
+void pt_worker_destroy(struct pt_worker *w);
+
+/** Ask the worker (from any thread) to stop accepting and exit once idle. */
+void pt_worker_drain(struct pt_worker *w);
+/** Stop at once, dropping connections (drain timeout expired). */
+void pt_worker_stop(struct pt_worker *w);
+
+/** Connection bookkeeping for the codecs. */
+void pt_worker_conn_added(struct pt_worker *w);
+void pt_worker_conn_removed(struct pt_worker *w);
+
+#endif
