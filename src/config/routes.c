@@ -11,11 +11,7 @@
 
 #include "core/alloc.h"
 #include "proxy/route.h"
-/* router.h (as first committed) has a slash-star inside a comment; not ours to fix. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcomment"
 #include "router/router.h"
-#pragma GCC diagnostic pop
 #include "upstream/service.h"
 #include "config/compile.h"
 #include "config/snapshot.h"

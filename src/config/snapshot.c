@@ -6,11 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* router.h (as first committed) has a slash-star inside a comment; not ours to fix. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcomment"
 #include "router/router.h"
-#pragma GCC diagnostic pop
 #include "upstream/balancer.h"
 #include "upstream/service.h"
 #include "config/snapshot.h"
