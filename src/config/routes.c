@@ -36,7 +36,7 @@ struct route_build {
 /* The keys of one route, as read by the table. */
 struct route_fields {
     const char *name;
-    const struct pt_conf_node *match, *service, *rewrite, *aggregate;
+    const struct pt_conf_node *match, *service, *rewrite;
     const char *strip_prefix;
     bool preserve_host;
     uint64_t max_body_bytes;
@@ -57,14 +57,6 @@ static const struct pt_conf_key match_keys[] = {
     {0},
 };
 
-static int parse_aggregate(struct pt_conf_ctx *c, const struct pt_conf_node *n, void *target)
-{
-    struct route_fields *f = target;
-    f->aggregate = n;
-    pt_conf_error(c, n, "aggregate is not supported yet");
-    return -1;
-}
-
 static const struct pt_conf_key route_keys[] = {
     PT_CONF_STRING("name", struct route_fields, name, NULL),
     {.name = "match",
@@ -77,7 +69,7 @@ static const struct pt_conf_key route_keys[] = {
     PT_CONF_BOOL("preserve_host", struct route_fields, preserve_host, "false"),
     PT_CONF_SIZE("max_body_bytes", struct route_fields, max_body_bytes, 0, PT_CONF_NO_MAX, "0"),
     PT_CONF_UNSUPPORTED_MSG("plugins", "plugins are not supported yet"),
-    PT_CONF_CUSTOM("aggregate", parse_aggregate),
+    PT_CONF_UNSUPPORTED_MSG("aggregate", "aggregate (composition) is not supported yet"),
     {0},
 };
 
@@ -266,14 +258,11 @@ static void compile_strip_prefix(struct pt_conf_ctx *c, struct route_build *b,
     b->r->strip_prefix = pt_str_make(v, len);
 }
 
-static bool is_name_start(char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_';
-}
-
+/* Capture names, as the router accepts them: letters, digits, '_' and '-'. */
 static bool is_name_char(char ch)
 {
-    return is_name_start(ch) || (ch >= '0' && ch <= '9');
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '_' || ch == '-';
 }
 
 /* Check that every path pattern of the route defines capture name (at v+off). */
@@ -335,7 +324,7 @@ static void compile_rewrite(struct pt_conf_ctx *c, struct route_build *b,
                              (int)(nlen - 1 < 100 ? nlen - 1 : 100), v + i + 1);
             return;
         }
-        bool valid = nlen > 0 && nlen < sizeof(name) && is_name_start(v[i + 1]);
+        bool valid = nlen > 0 && nlen < sizeof(name);
         for (size_t k = 0; valid && k < nlen; k++)
             valid = is_name_char(v[i + 1 + k]);
         if (!valid) {
@@ -428,7 +417,7 @@ static void compile_route(struct pt_conf_ctx *c, struct route_build *b,
         compile_match(c, b, f.match, where);
     if (f.service != NULL)
         resolve_service(c, b, f.service);
-    else if (f.aggregate == NULL)
+    else if (pt_conf_map_get(n, "aggregate") == NULL)
         pt_conf_error(c, n, "route \"%.100s\" needs a service", b->r->name);
     if (f.strip_prefix != NULL)
         compile_strip_prefix(c, b, pt_conf_map_get(n, "strip_prefix"), f.strip_prefix);
