@@ -57,6 +57,7 @@ struct builder {
     int depth;
     struct vec anchors; /* struct anchor */
     size_t total;       /* nodes so far, aliases expanded */
+    size_t written;     /* nodes so far, each alias counted once */
     int ndocs;
     struct pt_conf_node *root;
     yaml_mark_t mark; /* of the current event, for errors without a node */
@@ -151,16 +152,26 @@ static size_t add_weight(size_t a, size_t w)
     return a > SIZE_MAX - w ? SIZE_MAX : a + w;
 }
 
-/* Count w more nodes in the expanded tree; false (after reporting) past the limit. */
+/*
+ * Count a node that expands to w nodes (w > 1 only for an alias); false
+ * (after reporting) past the limits.
+ */
 static bool count_nodes(struct builder *b, size_t w)
 {
     b->total = add_weight(b->total, w);
+    b->written++;
     if (b->total > PT_CONF_MAX_NODES) {
         char msg[128];
         snprintf(msg, sizeof(msg), "configuration too large: more than %u nodes (aliases count as "
                                    "copies of what they refer to)",
                  PT_CONF_MAX_NODES);
         error_at_mark(b, b->mark, msg);
+        return false;
+    }
+    size_t budget = b->written * PT_CONF_ALIAS_RATIO;
+    if (b->total > PT_CONF_ALIAS_FLOOR && b->total > budget) {
+        error_at_mark(b, b->mark,
+                      "configuration too large: aliases expand it to more than 64 times its size");
         return false;
     }
     return true;

@@ -31,6 +31,13 @@
 #define PT_CONF_MAX_DEPTH 64
 /** Most nodes in the tree, counting every alias as a copy of what it refers to. */
 #define PT_CONF_MAX_NODES 1000000u
+/**
+ * Aliases may expand the tree to at most this many times the nodes actually
+ * written (or to PT_CONF_ALIAS_FLOOR nodes, whichever is more), so a small
+ * document cannot make every later step walk a huge one.
+ */
+#define PT_CONF_ALIAS_RATIO 64u
+#define PT_CONF_ALIAS_FLOOR 10000u
 
 enum pt_conf_kind {
     PT_CONF_SCALAR = 0,
