@@ -408,6 +408,7 @@ int pt_conf_apply(struct pt_conf_ctx *c, const struct pt_conf_key *keys,
 {
     size_t before = c->d->nerrors;
     uint64_t present = 0;
+    int rc = 0;
     pt_conf_apply_defaults(keys, target);
     if (map != NULL && !pt_conf_is_null(map) && map->kind != PT_CONF_MAP) {
         pt_conf_error(c, map, "%s%sexpected a map, got %s", where ? where : "", where ? ": " : "",
@@ -429,11 +430,14 @@ int pt_conf_apply(struct pt_conf_ctx *c, const struct pt_conf_key *keys,
             present |= (uint64_t)1 << ki;
         if (pt_conf_is_null(p->value) && k->type != PT_CONF_T_SECTION &&
             k->type != PT_CONF_T_CUSTOM && k->type != PT_CONF_T_UNSUPPORTED) {
-            if (k->required)
+            if (k->required) {
                 pt_conf_error(c, p->value, "%s: a value is required", k->name);
+                rc = -1;
+            }
             continue; /* null: the default stays */
         }
-        apply_value(c, k, p->key, p->value, target, where);
+        if (apply_value(c, k, p->key, p->value, target, where) != 0)
+            rc = -1; /* maybe silently: a value already reported (e.g. an unset ${VAR}) */
     }
     for (size_t ki = 0; keys[ki].name != NULL; ki++) {
         if (!keys[ki].required || (ki < 64 && (present & ((uint64_t)1 << ki))))
@@ -444,5 +448,5 @@ int pt_conf_apply(struct pt_conf_ctx *c, const struct pt_conf_key *keys,
     }
     if (seen != NULL)
         *seen = present;
-    return c->d->nerrors > before ? -1 : 0;
+    return c->d->nerrors > before ? -1 : rc;
 }

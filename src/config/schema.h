@@ -126,8 +126,9 @@ struct pt_conf_key {
  * defaults apply).  where names the section in messages, as a dotted path
  * ("server.limits", "services.users"); NULL is the top level.
  * seen, if not NULL, gets bit i set for each keys[i] present in map
- * (tables have at most 64 keys).  Returns 0, or -1 when anything was
- * reported.
+ * (tables have at most 64 keys).  Returns 0 when every key present was
+ * applied, else -1 (the problem was reported, now or, for a value already
+ * marked invalid, earlier): on -1, fields may be left at their defaults.
  */
 int pt_conf_apply(struct pt_conf_ctx *c, const struct pt_conf_key *keys,
                   const struct pt_conf_node *map, void *target, const char *where, uint64_t *seen);

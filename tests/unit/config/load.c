@@ -453,6 +453,8 @@ static void test_single_mistakes(void)
     expect_one("services:\n  a: {targets: [\"127.0.0.1:1\"]}\nroutes:\n"
                "  - {match: {paths: [/a], headers: {X-A: }}, service: a}\n",
                "t.yaml:4:42: headers: X-A: a value is required", "header without value");
+    expect_one("services:\n  a: {targets: [{address: \"h:${X:-1\", weight: 2}]}\n",
+               "t.yaml:2:30: unterminated ${", "unset variable in a target map (fuzz)");
     expect_one("services:\n  bad/name: {targets: [\"127.0.0.1:1\"]}\n",
                "t.yaml:2:3: service name \"bad/name\" must be 1 to 64 characters", "service name");
 }
