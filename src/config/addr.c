@@ -34,8 +34,8 @@ static int parse_port(struct pt_str s, uint16_t *port)
 
 static bool host_char_ok(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '-' || c == '_' || c == '*' || c == ':';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-' || c == '_' || c == '*' || c == ':';
 }
 
 int pt_conf_split_hostport(struct pt_str s, struct pt_str *host, uint16_t *port, bool *bracketed,

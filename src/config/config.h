@@ -12,7 +12,6 @@
 #include "config/snapshot.h"
 #include "config/value.h"
 
-
 struct pt_config_options {
     unsigned workers_override; /* 0 = as configured */
     struct pt_conf_env env;    /* where ${NAME} values come from; {NULL} = getenv */

@@ -216,8 +216,8 @@ struct pt_snapshot *pt_config_load_file_opts(const char *path, const struct pt_c
     char *text = read_file(path, &len);
     if (text == NULL) {
         char buf[128];
-        const char *msg = errno == EFBIG ? "file is larger than 16 MiB"
-                                         : strerror_r(errno, buf, sizeof(buf));
+        const char *msg =
+            errno == EFBIG ? "file is larger than 16 MiB" : strerror_r(errno, buf, sizeof(buf));
         pt_diag_error(d, path, 0, 0, "cannot read: %s", msg);
         return NULL;
     }

@@ -162,8 +162,9 @@ static bool count_nodes(struct builder *b, size_t w)
     b->written++;
     if (b->total > PT_CONF_MAX_NODES) {
         char msg[128];
-        snprintf(msg, sizeof(msg), "configuration too large: more than %u nodes (aliases count as "
-                                   "copies of what they refer to)",
+        snprintf(msg, sizeof(msg),
+                 "configuration too large: more than %u nodes (aliases count as "
+                 "copies of what they refer to)",
                  PT_CONF_MAX_NODES);
         error_at_mark(b, b->mark, msg);
         return false;

@@ -39,12 +39,7 @@
 #define PT_CONF_ALIAS_RATIO 64u
 #define PT_CONF_ALIAS_FLOOR 10000u
 
-enum pt_conf_kind {
-    PT_CONF_SCALAR = 0,
-    PT_CONF_SEQ,
-    PT_CONF_MAP,
-    PT_CONF_KIND_COUNT
-};
+enum pt_conf_kind { PT_CONF_SCALAR = 0, PT_CONF_SEQ, PT_CONF_MAP, PT_CONF_KIND_COUNT };
 
 struct pt_conf_node;
 

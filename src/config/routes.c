@@ -122,7 +122,8 @@ static int string_list(struct pt_conf_ctx *c, const char *name, const struct pt_
     return rc;
 }
 
-static void compile_paths(struct pt_conf_ctx *c, struct route_build *b, const struct pt_conf_node *n)
+static void compile_paths(struct pt_conf_ctx *c, struct route_build *b,
+                          const struct pt_conf_node *n)
 {
     if (pt_conf_is_null(n) || (n->kind == PT_CONF_SEQ && n->seq.n == 0)) {
         pt_conf_error(c, n, "paths: at least one path is required");
@@ -222,8 +223,8 @@ static void compile_headers(struct pt_conf_ctx *c, struct route_build *b,
     }
 }
 
-static void compile_match(struct pt_conf_ctx *c, struct route_build *b, const struct pt_conf_node *n,
-                          const char *where)
+static void compile_match(struct pt_conf_ctx *c, struct route_build *b,
+                          const struct pt_conf_node *n, const char *where)
 {
     struct match_fields m = {0};
     char sub[160];
@@ -328,8 +329,8 @@ static void compile_rewrite(struct pt_conf_ctx *c, struct route_build *b,
         for (size_t k = 0; valid && k < nlen; k++)
             valid = is_name_char(v[i + 1 + k]);
         if (!valid) {
-            pt_conf_error_at(c, n, i, "rewrite: \"{%.*s}\" is not a capture name", (int)(nlen < 100 ? nlen : 100),
-                             v + i + 1);
+            pt_conf_error_at(c, n, i, "rewrite: \"{%.*s}\" is not a capture name",
+                             (int)(nlen < 100 ? nlen : 100), v + i + 1);
             return;
         }
         memcpy(name, v + i + 1, nlen);
@@ -516,7 +517,8 @@ void pt__conf_routes(struct pt_conf_ctx *c, const struct pt_conf_node *node)
     s->routes = NULL;
     s->nroutes = 0;
     if (!pt_conf_is_null(node) && node->kind != PT_CONF_SEQ) {
-        pt_conf_error(c, node, "routes: expected a list of routes, got %s", pt_conf_kind_name(node));
+        pt_conf_error(c, node, "routes: expected a list of routes, got %s",
+                      pt_conf_kind_name(node));
         return;
     }
     if (!pt_conf_is_null(node))

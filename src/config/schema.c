@@ -261,8 +261,7 @@ static int get_enum(struct pt_conf_ctx *c, const struct pt_conf_key *k,
     snprintf(word, sizeof(word), "%.*s", (int)(s.len < 127 ? s.len : 127), s.ptr);
     const char *hint = pt_conf_suggest(word, k->names, count);
     if (hint != NULL)
-        pt_conf_error(c, n, "%s: unknown value \"%s\" (did you mean \"%s\"?)", k->name, word,
-                      hint);
+        pt_conf_error(c, n, "%s: unknown value \"%s\" (did you mean \"%s\"?)", k->name, word, hint);
     else
         pt_conf_error(c, n, "%s: unknown value \"%s\" (expected one of: %s)", k->name, word, list);
     return -1;

@@ -43,15 +43,15 @@ struct pt_conf_ctx {
 };
 
 enum pt_conf_type {
-    PT_CONF_T_STRING = 0, /* const char *: NULL when absent without default */
-    PT_CONF_T_BOOL,       /* bool */
-    PT_CONF_T_UINT,       /* unsigned integer field of `size` bytes, within min..max */
-    PT_CONF_T_DURATION,   /* uint64_t milliseconds, within min..max */
-    PT_CONF_T_SIZE,       /* uint64_t bytes, within min..max */
-    PT_CONF_T_ENUM,       /* int-sized enum; `names` indexed by value */
-    PT_CONF_T_SECTION,    /* a nested map whose keys (`sub`) fill the same struct */
-    PT_CONF_T_NODE,       /* const struct pt_conf_node *: kept for the caller to compile */
-    PT_CONF_T_CUSTOM,     /* parse(ctx, value, target) does it all */
+    PT_CONF_T_STRING = 0,  /* const char *: NULL when absent without default */
+    PT_CONF_T_BOOL,        /* bool */
+    PT_CONF_T_UINT,        /* unsigned integer field of `size` bytes, within min..max */
+    PT_CONF_T_DURATION,    /* uint64_t milliseconds, within min..max */
+    PT_CONF_T_SIZE,        /* uint64_t bytes, within min..max */
+    PT_CONF_T_ENUM,        /* int-sized enum; `names` indexed by value */
+    PT_CONF_T_SECTION,     /* a nested map whose keys (`sub`) fill the same struct */
+    PT_CONF_T_NODE,        /* const struct pt_conf_node *: kept for the caller to compile */
+    PT_CONF_T_CUSTOM,      /* parse(ctx, value, target) does it all */
     PT_CONF_T_UNSUPPORTED, /* known, but "NAME is not supported yet" (or def as the message),
                               reported at the key */
     PT_CONF_T_COUNT
@@ -69,53 +69,65 @@ struct pt_conf_key {
     size_t offset; /* of the field in the target struct */
     size_t size;   /* of the field (UINT, ENUM) */
     uint64_t min, max;
-    const char *def;                /* default, as it would be written in the file; NULL: none */
-    const char *const *names;       /* ENUM: names by value, NULL-terminated */
-    const struct pt_conf_key *sub;  /* SECTION */
-    pt_conf_parse_fn parse;         /* CUSTOM */
+    const char *def;               /* default, as it would be written in the file; NULL: none */
+    const char *const *names;      /* ENUM: names by value, NULL-terminated */
+    const struct pt_conf_key *sub; /* SECTION */
+    pt_conf_parse_fn parse;        /* CUSTOM */
     bool required;
 };
 
-#define PT_CONF_STRING(n, T, field, d)                                                          \
-    {.name = (n), .type = PT_CONF_T_STRING, .offset = offsetof(T, field), .def = (d)}
-#define PT_CONF_BOOL(n, T, field, d)                                                            \
-    {.name = (n), .type = PT_CONF_T_BOOL, .offset = offsetof(T, field), .def = (d)}
-#define PT_CONF_UINT(n, T, field, lo, hi, d)                                                    \
-    {.name = (n),                                                                                  \
-     .type = PT_CONF_T_UINT,                                                                       \
-     .offset = offsetof(T, field),                                                              \
-     .size = sizeof(((T *)0)->field),                                                           \
-     .min = (lo),                                                                                  \
-     .max = (hi),                                                                                  \
-     .def = (d)}
-#define PT_CONF_DURATION(n, T, field, lo, hi, d)                                                \
-    {.name = (n),                                                                                  \
-     .type = PT_CONF_T_DURATION,                                                                   \
-     .offset = offsetof(T, field),                                                              \
-     .min = (lo),                                                                                  \
-     .max = (hi),                                                                                  \
-     .def = (d)}
-#define PT_CONF_SIZE(n, T, field, lo, hi, d)                                                    \
-    {.name = (n),                                                                                  \
-     .type = PT_CONF_T_SIZE,                                                                       \
-     .offset = offsetof(T, field),                                                              \
-     .min = (lo),                                                                                  \
-     .max = (hi),                                                                                  \
-     .def = (d)}
-#define PT_CONF_ENUM(n, T, field, nm, d)                                                        \
-    {.name = (n),                                                                                  \
-     .type = PT_CONF_T_ENUM,                                                                       \
-     .offset = offsetof(T, field),                                                              \
-     .size = sizeof(((T *)0)->field),                                                           \
-     .names = (nm),                                                                                \
-     .def = (d)}
-#define PT_CONF_SECTION(n, s) {.name = (n), .type = PT_CONF_T_SECTION, .sub = (s)}
-#define PT_CONF_NODE(n, T, field) {.name = (n), .type = PT_CONF_T_NODE, .offset = offsetof(T, field)}
-#define PT_CONF_CUSTOM(n, fn) {.name = (n), .type = PT_CONF_T_CUSTOM, .parse = (fn)}
-#define PT_CONF_UNSUPPORTED(n) {.name = (n), .type = PT_CONF_T_UNSUPPORTED}
-#define PT_CONF_UNSUPPORTED_MSG(n, msg) {.name = (n), .type = PT_CONF_T_UNSUPPORTED, .def = (msg)}
-#define PT_CONF_REQUIRED_STRING(n, T, field)                                                   \
-    {.name = (n), .type = PT_CONF_T_STRING, .offset = offsetof(T, field), .required = true}
+#define PT_CONF_STRING(n, T, field, d)                                                             \
+    {                                                                                              \
+        .name = (n), .type = PT_CONF_T_STRING, .offset = offsetof(T, field), .def = (d)            \
+    }
+#define PT_CONF_BOOL(n, T, field, d)                                                               \
+    {                                                                                              \
+        .name = (n), .type = PT_CONF_T_BOOL, .offset = offsetof(T, field), .def = (d)              \
+    }
+#define PT_CONF_UINT(n, T, field, lo, hi, d)                                                       \
+    {                                                                                              \
+        .name = (n), .type = PT_CONF_T_UINT, .offset = offsetof(T, field),                         \
+        .size = sizeof(((T *)0)->field), .min = (lo), .max = (hi), .def = (d)                      \
+    }
+#define PT_CONF_DURATION(n, T, field, lo, hi, d)                                                   \
+    {                                                                                              \
+        .name = (n), .type = PT_CONF_T_DURATION, .offset = offsetof(T, field), .min = (lo),        \
+        .max = (hi), .def = (d)                                                                    \
+    }
+#define PT_CONF_SIZE(n, T, field, lo, hi, d)                                                       \
+    {                                                                                              \
+        .name = (n), .type = PT_CONF_T_SIZE, .offset = offsetof(T, field), .min = (lo),            \
+        .max = (hi), .def = (d)                                                                    \
+    }
+#define PT_CONF_ENUM(n, T, field, nm, d)                                                           \
+    {                                                                                              \
+        .name = (n), .type = PT_CONF_T_ENUM, .offset = offsetof(T, field),                         \
+        .size = sizeof(((T *)0)->field), .names = (nm), .def = (d)                                 \
+    }
+#define PT_CONF_SECTION(n, s)                                                                      \
+    {                                                                                              \
+        .name = (n), .type = PT_CONF_T_SECTION, .sub = (s)                                         \
+    }
+#define PT_CONF_NODE(n, T, field)                                                                  \
+    {                                                                                              \
+        .name = (n), .type = PT_CONF_T_NODE, .offset = offsetof(T, field)                          \
+    }
+#define PT_CONF_CUSTOM(n, fn)                                                                      \
+    {                                                                                              \
+        .name = (n), .type = PT_CONF_T_CUSTOM, .parse = (fn)                                       \
+    }
+#define PT_CONF_UNSUPPORTED(n)                                                                     \
+    {                                                                                              \
+        .name = (n), .type = PT_CONF_T_UNSUPPORTED                                                 \
+    }
+#define PT_CONF_UNSUPPORTED_MSG(n, msg)                                                            \
+    {                                                                                              \
+        .name = (n), .type = PT_CONF_T_UNSUPPORTED, .def = (msg)                                   \
+    }
+#define PT_CONF_REQUIRED_STRING(n, T, field)                                                       \
+    {                                                                                              \
+        .name = (n), .type = PT_CONF_T_STRING, .offset = offsetof(T, field), .required = true      \
+    }
 
 /** Durations and sizes without an upper bound use this as max. */
 #define PT_CONF_NO_MAX UINT64_MAX

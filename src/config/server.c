@@ -169,8 +169,7 @@ static int parse_workers(struct pt_conf_ctx *c, const struct pt_conf_node *n, vo
     return 0;
 }
 
-static int parse_trusted_proxies(struct pt_conf_ctx *c, const struct pt_conf_node *n,
-                                 void *target)
+static int parse_trusted_proxies(struct pt_conf_ctx *c, const struct pt_conf_node *n, void *target)
 {
     struct pt_server_conf *s = target;
     if (pt_conf_is_null(n))
@@ -210,10 +209,8 @@ static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL}
 static const struct pt_conf_key limits_keys[] = {
     PT_CONF_SIZE("max_header_bytes", struct pt_server_conf, max_header_bytes, 1024, 1024 * 1024,
                  "16k"),
-    PT_CONF_SIZE("max_body_bytes", struct pt_server_conf, max_body_bytes, 0, PT_CONF_NO_MAX,
-                 "10m"),
-    PT_CONF_UINT("max_connections", struct pt_server_conf, max_connections, 1, 10000000,
-                 "100000"),
+    PT_CONF_SIZE("max_body_bytes", struct pt_server_conf, max_body_bytes, 0, PT_CONF_NO_MAX, "10m"),
+    PT_CONF_UINT("max_connections", struct pt_server_conf, max_connections, 1, 10000000, "100000"),
     {0},
 };
 

@@ -12,7 +12,7 @@
 #include "config/compile.h"
 #include "config/snapshot.h"
 
-#define MAX_WEIGHT 1000
+#define MAX_WEIGHT  1000
 #define MAX_RETRIES 10
 
 bool pt__conf_name_ok(const char *name)
@@ -302,8 +302,7 @@ static int parse_retry_on(struct pt_conf_ctx *c, const struct pt_conf_node *n, v
             pt_conf_error(c, item,
                           "on: unknown condition \"%.100s\"%s%s%s (expected connect_error, "
                           "timeout or a status from 400 to 599)",
-                          v, hint ? " (did you mean \"" : "", hint ? hint : "",
-                          hint ? "\"?)" : "");
+                          v, hint ? " (did you mean \"" : "", hint ? hint : "", hint ? "\"?)" : "");
             rc = -1;
         }
     }

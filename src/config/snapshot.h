@@ -34,10 +34,10 @@ struct pt_listen_conf {
 struct pt_server_conf {
     struct pt_listen_conf *listen;
     size_t nlisten;
-    unsigned workers;          /* resolved: `auto` = online CPUs */
-    uint64_t max_header_bytes; /* 16k */
-    uint64_t max_body_bytes;   /* 10m; 0 = no limit */
-    uint64_t max_connections;  /* 100000, per process */
+    unsigned workers;                  /* resolved: `auto` = online CPUs */
+    uint64_t max_header_bytes;         /* 16k */
+    uint64_t max_body_bytes;           /* 10m; 0 = no request body accepted */
+    uint64_t max_connections;          /* 100000, per process */
     uint64_t client_header_timeout_ms; /* 10s */
     uint64_t client_body_timeout_ms;   /* 60s: gap allowed between two body reads */
     uint64_t client_idle_timeout_ms;   /* 60s */
@@ -57,10 +57,10 @@ struct pt_admin_conf {
 
 struct pt_snapshot {
     atomic_long refs;
-    uint64_t version; /* config_version: grows with each applied change; the loader leaves
-                         it 0 and whoever publishes the snapshot assigns it */
-    const char *path; /* the file it came from (NULL for a buffer) */
-    const char *base_dir; /* relative paths resolve against this */
+    uint64_t version;          /* config_version: grows with each applied change; the loader leaves
+                                  it 0 and whoever publishes the snapshot assigns it */
+    const char *path;          /* the file it came from (NULL for a buffer) */
+    const char *base_dir;      /* relative paths resolve against this */
     struct pt_conf_node *tree; /* the parsed YAML, for GET /config (config/node.h); NULL when
                                   the file was empty */
     struct pt_server_conf server;
@@ -71,7 +71,7 @@ struct pt_snapshot {
     size_t nroutes;
     struct pt_router *router; /* built from routes (in the same order); route data is the
                                  struct pt_route *.  Never NULL: no routes answer 404 */
-    struct pt_arena arena; /* owns everything above unless noted */
+    struct pt_arena arena;    /* owns everything above unless noted */
 };
 
 /** Take a reference. */

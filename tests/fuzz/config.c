@@ -22,8 +22,8 @@ static const char *fuzz_env(void *ctx, const char *name)
 {
     (void)ctx;
     static const char *const vars[][2] = {
-        {"HOST", "127.0.0.1"}, {"PORT", "9001"}, {"EMPTY", ""}, {"TOKEN", "s3cret"},
-        {"PATH_", "/api"},     {"LIST", "[1, 2]"},
+        {"HOST", "127.0.0.1"}, {"PORT", "9001"},  {"EMPTY", ""},
+        {"TOKEN", "s3cret"},   {"PATH_", "/api"}, {"LIST", "[1, 2]"},
     };
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
         if (strcmp(name, vars[i][0]) == 0)

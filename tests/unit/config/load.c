@@ -62,8 +62,9 @@ static bool has_entry(const struct pt_diag *d, const char *prefix)
 
 static const char *ip_of(const struct sockaddr_storage *ss, char *buf, size_t size)
 {
-    const void *a = ss->ss_family == AF_INET ? (const void *)&((const struct sockaddr_in *)ss)->sin_addr
-                                             : (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
+    const void *a = ss->ss_family == AF_INET
+                        ? (const void *)&((const struct sockaddr_in *)ss)->sin_addr
+                        : (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
     return inet_ntop(ss->ss_family, a, buf, (socklen_t)size);
 }
 
@@ -276,8 +277,8 @@ static void test_full(void)
 
 static void test_defaults(void)
 {
-    static const char *const empty[] = {"", "# nothing\n", "---\n", "{}", "server:\n", "~\n",
-                                        "routes: []\n"};
+    static const char *const empty[] = {"",          "# nothing\n", "---\n",       "{}",
+                                        "server:\n", "~\n",         "routes: []\n"};
     for (size_t i = 0; i < sizeof(empty) / sizeof(empty[0]); i++) {
         struct pt_diag d;
         struct pt_snapshot *s = load(empty[i], &d);
@@ -431,8 +432,7 @@ static void test_single_mistakes(void)
     expect_one("server: {listen: [{}]}\n",
                "t.yaml:1:19: missing required key \"address\" in server.listen", "listen map");
     expect_one("consumers: []\n", "t.yaml:1:1: consumers are not supported yet", "consumers");
-    expect_one("[1, 2]\n", "t.yaml:1:1: the configuration must be a map of sections",
-               "not a map");
+    expect_one("[1, 2]\n", "t.yaml:1:1: the configuration must be a map of sections", "not a map");
     expect_one("routes:\n  - match: {paths: [/a]}\n    service: ${SVC}\n",
                "t.yaml:3:14: environment variable SVC is not set", "unset variable, no cascade");
     expect_one("services:\n  a: {targets: [\"127.0.0.1:1\"]}\nroutes:\n"
@@ -511,8 +511,7 @@ static void test_router_problems(void)
     is_int(d.nerrors, 0, "no error");
     is_int(d.n, 1, "one warning");
     ok(d.n == 1 && !d.entries[0].is_error, "it is a warning");
-    ok(has_entry(&d, "t.yaml:7:5: warning: route \"second\" can never match"), "%s",
-       entry(&d, 0));
+    ok(has_entry(&d, "t.yaml:7:5: warning: route \"second\" can never match"), "%s", entry(&d, 0));
     pt_diag_free(&d);
     pt_snapshot_unref(s);
 }
@@ -565,8 +564,9 @@ static void test_files(void)
     pt_diag_init(&d);
     s = pt_config_load_file(path, &d);
     char want[200];
-    snprintf(want, sizeof(want), "%s:2:3: unknown key \"workerz\" in server (did you mean "
-                                 "\"workers\"?)",
+    snprintf(want, sizeof(want),
+             "%s:2:3: unknown key \"workerz\" in server (did you mean "
+             "\"workers\"?)",
              path);
     is_str(entry(&d, 0), want, "FILE:LINE:COL: message");
     pt_diag_free(&d);
@@ -584,11 +584,11 @@ static void test_files(void)
 static void test_json_and_options(void)
 {
     struct pt_diag d;
-    struct pt_snapshot *s =
-        load("{\"server\": {\"listen\": [\":8081\"], \"workers\": \"auto\"},\n"
-             " \"services\": {\"a\": {\"targets\": [{\"address\": \"127.0.0.1:1\", \"weight\": 2}]}},\n"
-             " \"routes\": [{\"match\": {\"paths\": [\"/\"]}, \"service\": \"a\"}]}\n",
-             &d);
+    struct pt_snapshot *s = load(
+        "{\"server\": {\"listen\": [\":8081\"], \"workers\": \"auto\"},\n"
+        " \"services\": {\"a\": {\"targets\": [{\"address\": \"127.0.0.1:1\", \"weight\": 2}]}},\n"
+        " \"routes\": [{\"match\": {\"paths\": [\"/\"]}, \"service\": \"a\"}]}\n",
+        &d);
     ok(s != NULL, "a JSON configuration loads");
     dump(&d);
     if (s != NULL) {

@@ -161,8 +161,8 @@ static void test_env_errors(void)
        diag_line(&p, 0));
     ok(diag_has(&p, "t.yaml:2:7: environment variable NOPE2 is not set"), "quoted: %s",
        diag_line(&p, 1));
-    ok(diag_has(&p, "t.yaml:3:4: environment variable NOPE3"),
-       "folded: at the scalar's start: %s", diag_line(&p, 2));
+    ok(diag_has(&p, "t.yaml:3:4: environment variable NOPE3"), "folded: at the scalar's start: %s",
+       diag_line(&p, 2));
     ok(pt_conf_map_get(p.root, "a")->scalar.invalid, "marked invalid");
     ok(!pt_conf_map_get(p.root, "d")->scalar.invalid, "a default makes it valid");
     done(&p);
@@ -235,8 +235,7 @@ static void test_aliases(void)
     /* a few levels are fine */
     parse(&p, "a: &a [1, 2, 3]\nb: &b [*a, *a, *a]\nc: [*b, *b]\n");
     is_int(p.rc, 0, "modest aliasing is fine");
-    is_int(p.root->weight, 1 + 3 + 4 + (1 + 3 * 4) + (1 + 2 * 13),
-           "weight counts expanded nodes");
+    is_int(p.root->weight, 1 + 3 + 4 + (1 + 3 * 4) + (1 + 2 * 13), "weight counts expanded nodes");
     done(&p);
 }
 
@@ -260,8 +259,8 @@ static void test_errors(void)
 
     parse(&p, "a: 1\n---\nb: 2\n");
     is_int(p.rc, -1, "two documents");
-    is_str(diag_line(&p, 0),
-           "t.yaml:2:1: only one YAML document is allowed (found a second '---')", "message");
+    is_str(diag_line(&p, 0), "t.yaml:2:1: only one YAML document is allowed (found a second '---')",
+           "message");
     done(&p);
 
     parse(&p, "a: ok\nb: \xff\n");
@@ -345,11 +344,12 @@ static void test_to_json(void)
     json_t *exp = pt_conf_node_to_json(p.root, false);
     char *rs = json_dumps(raw, JSON_COMPACT | JSON_PRESERVE_ORDER);
     char *es = json_dumps(exp, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    is_str(rs,
-           "{\"port\":\"${PORT}\",\"quoted\":\"${PORT}\",\"n\":12,\"q\":\"12\",\"f\":0.5,\"b\":true,"
-           "\"nul\":null,\"s\":\"hello\",\"list\":[1,\"two\",{\"k\":\"v\"}],\"alias\":{\"y\":1},"
-           "\"again\":{\"y\":1}}",
-           "raw JSON");
+    is_str(
+        rs,
+        "{\"port\":\"${PORT}\",\"quoted\":\"${PORT}\",\"n\":12,\"q\":\"12\",\"f\":0.5,\"b\":true,"
+        "\"nul\":null,\"s\":\"hello\",\"list\":[1,\"two\",{\"k\":\"v\"}],\"alias\":{\"y\":1},"
+        "\"again\":{\"y\":1}}",
+        "raw JSON");
     is_str(es,
            "{\"port\":9001,\"quoted\":\"9001\",\"n\":12,\"q\":\"12\",\"f\":0.5,\"b\":true,"
            "\"nul\":null,\"s\":\"hello\",\"list\":[1,\"two\",{\"k\":\"v\"}],\"alias\":{\"y\":1},"

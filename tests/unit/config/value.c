@@ -10,28 +10,35 @@
 #include "core/arena.h"
 #include "config/value.h"
 
-static struct pt_str S(const char *s)
-{
+static struct pt_str S(const char *s) {
     return pt_str_cstr(s);
 }
 
-static void test_duration(void)
+static void
+test_duration(void)
 {
     static const struct {
         const char *in;
         uint64_t ms;
     } good[] = {
-        {"250ms", 250},         {"5s", 5000},          {"2m", 120000},         {"1h", 3600000},
-        {"1d", 86400000},       {"0", 0},              {"0s", 0},              {"1h30m", 5400000},
-        {"1m30s500ms", 90500},  {"10ms", 10},          {"18446744073709551ms", 18446744073709551u},
+        {"250ms", 250},
+        {"5s", 5000},
+        {"2m", 120000},
+        {"1h", 3600000},
+        {"1d", 86400000},
+        {"0", 0},
+        {"0s", 0},
+        {"1h30m", 5400000},
+        {"1m30s500ms", 90500},
+        {"10ms", 10},
+        {"18446744073709551ms", 18446744073709551u},
     };
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         uint64_t ms = 1;
         const char *err = NULL;
         int rc = pt_conf_parse_duration(S(good[i].in), &ms, &err);
         is_int(rc, 0, "duration %s parses", good[i].in);
-        is_int(ms, good[i].ms, "duration %s = %llu ms", good[i].in,
-               (unsigned long long)good[i].ms);
+        is_int(ms, good[i].ms, "duration %s = %llu ms", good[i].in, (unsigned long long)good[i].ms);
     }
     static const struct {
         const char *in;
@@ -67,11 +74,11 @@ static void test_size(void)
         const char *in;
         uint64_t n;
     } good[] = {
-        {"512", 512},         {"0", 0},
-        {"16k", 16384},       {"16K", 16384},
-        {"10m", 10485760},    {"10M", 10485760},
-        {"1g", 1073741824},   {"2G", 2147483648u},
-        {"1024k", 1048576},   {"18446744073709551615", UINT64_MAX},
+        {"512", 512},       {"0", 0},
+        {"16k", 16384},     {"16K", 16384},
+        {"10m", 10485760},  {"10M", 10485760},
+        {"1g", 1073741824}, {"2G", 2147483648u},
+        {"1024k", 1048576}, {"18446744073709551615", UINT64_MAX},
     };
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         uint64_t n = 1;
@@ -79,8 +86,8 @@ static void test_size(void)
         is_int(pt_conf_parse_size(S(good[i].in), &n, &err), 0, "size %s parses", good[i].in);
         ok(n == good[i].n, "size %s = %llu", good[i].in, (unsigned long long)good[i].n);
     }
-    const char *bad[] = {"", "k", "16kb", "16t", "1.5m", "-1", "16 k", "18446744073709551616",
-                         "17179869184g"};
+    const char *bad[] = {
+        "", "k", "16kb", "16t", "1.5m", "-1", "16 k", "18446744073709551616", "17179869184g"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         uint64_t n;
         const char *err = NULL;
