@@ -29,10 +29,10 @@
  * target (rejection sampling, exact), then falls back to two passes over the
  * eligible targets only.
  *
- * hash: consistent hashing.  Each target puts points on a 64-bit ring, about
- * RING_POINTS_PER_TARGET per average weight, proportional to its weight (at
- * least one).  A point's position depends only on the target's address and
- * the point's number, never on the target's position in the list, so adding,
+ * hash: consistent hashing.  Each target puts RING_POINTS_PER_WEIGHT points
+ * per unit of weight on a 64-bit ring (scaled down only for huge rings).  A
+ * target's point count depends on its own weight only, and a point's position depends only on the
+ * target's address and the point's number, never on the target's position in the list, so adding,
  * removing or reordering targets moves only the keys of the targets that
  * changed.  A key goes to the first point at or after its hash (wrapping);
  * when that target is ineligible the walk continues along the ring, so its
@@ -49,8 +49,7 @@
 #include "http/reqid.h"
 #include "upstream/balancer.h"
 
-#define RING_POINTS_PER_TARGET 160
-#define RING_MIN_POINTS        1024
+#define RING_POINTS_PER_WEIGHT 160
 #define RING_MAX_POINTS        (1u << 18)
 #define RANDOM_TRIES           3
 #define SEEN_BITS              4096 /* hash: ineligible targets remembered per pick */
@@ -167,23 +166,31 @@ static int ring_seeds(const struct pt_service *svc, uint64_t *seed)
     return 0;
 }
 
+/*
+ * Points of target i.  RING_POINTS_PER_WEIGHT per unit of weight, so a
+ * target's points do not depend on the other targets (adding or removing
+ * one leaves everybody else's points in place).  Only when the ring would
+ * exceed RING_MAX_POINTS are all counts scaled down together (at least one
+ * each); such a ring is then less stable across changes of the target set.
+ */
+static uint64_t ring_points(const struct pt_balancer *b, size_t i)
+{
+    uint64_t p = (uint64_t)b->weight[i] * RING_POINTS_PER_WEIGHT;
+    if (b->total_weight * RING_POINTS_PER_WEIGHT > RING_MAX_POINTS)
+        p = (uint64_t)b->weight[i] * RING_MAX_POINTS / b->total_weight;
+    return p == 0 ? 1 : p;
+}
+
 static int build_ring(struct pt_balancer *b, const struct pt_service *svc)
 {
     size_t n = b->n;
-    uint64_t want = (uint64_t)RING_POINTS_PER_TARGET * n;
     uint64_t *seed = NULL;
     struct point *pts = NULL;
     size_t total = 0, k = 0;
     int rc = -1;
 
-    if (want < RING_MIN_POINTS)
-        want = RING_MIN_POINTS;
-    if (want > RING_MAX_POINTS)
-        want = RING_MAX_POINTS;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t p = (b->weight[i] * want + b->total_weight / 2) / b->total_weight;
-        total += p == 0 ? 1 : (size_t)p;
-    }
+    for (size_t i = 0; i < n; i++)
+        total += (size_t)ring_points(b, i);
     seed = pt_malloc(n * sizeof(*seed));
     pts = pt_malloc(total * sizeof(*pts));
     b->ring_hash = pt_malloc(total * sizeof(*b->ring_hash));
@@ -193,9 +200,7 @@ static int build_ring(struct pt_balancer *b, const struct pt_service *svc)
     if (ring_seeds(svc, seed) != 0)
         goto out;
     for (size_t i = 0; i < n; i++) {
-        uint64_t p = (b->weight[i] * want + b->total_weight / 2) / b->total_weight;
-        if (p == 0)
-            p = 1;
+        uint64_t p = ring_points(b, i);
         for (uint64_t r = 0; r < p; r++) {
             pts[k].h = fmix64(seed[i] ^ fmix64(r + 1));
             pts[k].target = (uint32_t)i;
