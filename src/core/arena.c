@@ -45,7 +45,7 @@ void pt_arena_init(struct pt_arena *a)
     a->defers = NULL;
 }
 
-static struct pt_arena_chunk *chunk_get(void)
+static __attribute__((unused)) struct pt_arena_chunk *chunk_get(void)
 {
     struct pt_arena_chunk *c = spare_chunks;
     if (c != NULL) {

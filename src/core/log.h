@@ -23,7 +23,8 @@ extern enum pt_log_level pt_log_level;
 int pt_log_set_level(const char *name);
 
 void pt_log(enum pt_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void pt_logv(enum pt_log_level level, const char *fmt, va_list ap);
+void pt_logv(enum pt_log_level level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 #define pt_log_err(...) pt_log(PT_LOG_ERR, __VA_ARGS__)
 #define pt_log_warn(...) pt_log(PT_LOG_WARN, __VA_ARGS__)

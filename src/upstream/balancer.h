@@ -6,7 +6,9 @@
  *
  * State that changes per request (round-robin position, random generator,
  * active counts) is kept per worker, each worker's slot on its own cache
- * line, so picking never takes a lock or bounces a shared line.
+ * line, so picking never takes a lock or bounces a shared line.  Round robin
+ * and least_conn are therefore exact per worker.  docs/internals/upstream.md
+ * ("Balancers") has the details and guarantees.
  */
 #ifndef PT_UPSTREAM_BALANCER_H
 #define PT_UPSTREAM_BALANCER_H
@@ -18,10 +20,19 @@
 #include "core/str.h"
 #include "upstream/service.h"
 
-/** May target idx be chosen?  (health, circuit breaker, already tried...) */
+/**
+ * May target idx be chosen?  (health, circuit breaker, already tried...)
+ * Must give the same answer for the same idx during one pick; may be called
+ * more than once per idx.
+ */
 typedef bool (*pt_balancer_eligible_fn)(void *ctx, size_t idx);
 
-/** Build the balancer for svc (its targets and balance mode) for nworkers workers; NULL on ENOMEM. */
+/**
+ * Build the balancer for svc (its targets and balance mode) for nworkers
+ * workers; NULL on ENOMEM.  svc is read, not kept: the balancer copies what
+ * it needs (hash positions come from each target's address).  A service
+ * without targets is fine (every pick returns -1).
+ */
 struct pt_balancer *pt_balancer_create(const struct pt_service *svc, unsigned nworkers);
 void pt_balancer_free(struct pt_balancer *b);
 
@@ -29,7 +40,8 @@ void pt_balancer_free(struct pt_balancer *b);
  * Choose a target for a request on worker `worker`.  key is the hash input
  * (only used by hash; an empty key falls back to round robin).  eligible may
  * be NULL (every target eligible).  Returns a target index, or -1 when no
- * target is eligible.
+ * target is eligible.  worker < nworkers; only that worker may use its
+ * index.  Never allocates.
  */
 ssize_t pt_balancer_pick(struct pt_balancer *b, unsigned worker, struct pt_str key,
                          pt_balancer_eligible_fn eligible, void *ctx);
