@@ -44,6 +44,7 @@ struct frame {
 struct anchor {
     char *name;
     struct pt_conf_node *node;
+    size_t next; /* 1 + index of the previous anchor in the same bucket; 0: none */
 };
 
 struct builder {
@@ -55,7 +56,9 @@ struct builder {
     const struct pt_conf_env *env;
     struct frame stack[PT_CONF_MAX_DEPTH];
     int depth;
-    struct vec anchors; /* struct anchor */
+    struct vec anchors; /* struct anchor, in definition order */
+    size_t *buckets;    /* hash of anchor names: 1 + index of the latest; 0: empty */
+    size_t nbuckets;    /* a power of two, at least the number of anchors */
     size_t total;       /* nodes so far, aliases expanded */
     size_t written;     /* nodes so far, each alias counted once */
     int ndocs;
@@ -267,22 +270,57 @@ static struct pt_conf_node *make_scalar(struct builder *b, const yaml_event_t *e
     return n;
 }
 
+static size_t hash_name(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (; *s != '\0'; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    return (size_t)h;
+}
+
+/* The node most recently anchored as name (YAML lets an anchor be redefined). */
 static struct pt_conf_node *find_anchor(struct builder *b, const char *name)
 {
     struct anchor *an = b->anchors.p;
-    for (size_t i = b->anchors.n; i > 0; i--) /* a redefined anchor: the latest wins */
+    if (b->nbuckets == 0)
+        return NULL;
+    for (size_t i = b->buckets[hash_name(name) & (b->nbuckets - 1)]; i != 0; i = an[i - 1].next)
         if (strcmp(an[i - 1].name, name) == 0)
             return an[i - 1].node;
     return NULL;
 }
 
+/* Chain anchor i (0-based) at the head of its bucket, so the latest definition comes first. */
+static void link_anchor(struct builder *b, size_t i)
+{
+    struct anchor *an = b->anchors.p;
+    size_t h = hash_name(an[i].name) & (b->nbuckets - 1);
+    an[i].next = b->buckets[h];
+    b->buckets[h] = i + 1;
+}
+
 static bool add_anchor(struct builder *b, char *name, struct pt_conf_node *n)
 {
-    struct anchor an = {name, n};
+    struct anchor an = {name, n, 0};
     if (!vec_push(&b->anchors, &an, sizeof(an))) {
         free(name);
         nomem(b);
         return false;
+    }
+    if (b->anchors.n > b->nbuckets) {
+        size_t nb = b->nbuckets == 0 ? 64 : b->nbuckets * 2;
+        size_t *buckets = pt_calloc(nb, sizeof(*buckets));
+        if (buckets == NULL) {
+            nomem(b);
+            return false;
+        }
+        free(b->buckets);
+        b->buckets = buckets;
+        b->nbuckets = nb;
+        for (size_t i = 0; i < b->anchors.n; i++)
+            link_anchor(b, i);
+    } else {
+        link_anchor(b, b->anchors.n - 1);
     }
     return true;
 }
@@ -601,6 +639,7 @@ int pt_conf_parse(struct pt_arena *a, const char *file, const char *text, size_t
     for (size_t i = 0; i < b.anchors.n; i++)
         free(an[i].name);
     free(b.anchors.p);
+    free(b.buckets);
     if (!ok)
         return -1;
     *root = b.root;

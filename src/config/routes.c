@@ -351,49 +351,71 @@ static void compile_rewrite(struct pt_conf_ctx *c, struct route_build *b,
 
 /* --- one route ------------------------------------------------------------ */
 
-static struct pt_service *find_service(const struct pt_snapshot *s, const char *name)
+static int cmp_service_name(const void *a, const void *b)
 {
-    for (size_t i = 0; i < s->nservices; i++)
-        if (strcmp(s->services[i]->name, name) == 0)
-            return s->services[i];
-    return NULL;
+    const struct pt_service *const *x = a, *const *y = b;
+    return strcmp((*x)->name, (*y)->name);
 }
 
+static int cmp_name_key(const void *key, const void *elem)
+{
+    const struct pt_service *const *s = elem;
+    return strcmp(key, (*s)->name);
+}
+
+/* The services sorted by name, for lookups from every route; NULL when there are none. */
+static const struct pt_service **sorted_services(struct pt_conf_ctx *c)
+{
+    size_t n = c->snap->nservices;
+    if (n == 0)
+        return NULL;
+    const struct pt_service **v = pt_arena_alloc(c->a, n * sizeof(*v));
+    if (v == NULL)
+        return NULL;
+    memcpy(v, c->snap->services, n * sizeof(*v));
+    qsort(v, n, sizeof(*v), cmp_service_name);
+    return v;
+}
+
+/* Suggestions look at every name: only worth it for a configuration of human size. */
+#define MAX_SUGGEST_SERVICES 1000
+
 static void resolve_service(struct pt_conf_ctx *c, struct route_build *b,
-                            const struct pt_conf_node *n)
+                            const struct pt_conf_node *n, const struct pt_service **by_name)
 {
     const char *name;
+    size_t ns = c->snap->nservices;
     if (pt_conf_get_string(c, "service", n, &name) != 0)
         return;
-    b->r->service = find_service(c->snap, name);
-    if (b->r->service != NULL)
+    const struct pt_service **hit =
+        by_name != NULL ? bsearch(name, by_name, ns, sizeof(*by_name), cmp_name_key) : NULL;
+    if (hit != NULL) {
+        b->r->service = (struct pt_service *)*hit;
         return;
-    const char **names = pt_malloc((c->snap->nservices + 1) * sizeof(*names));
+    }
     const char *hint = NULL;
+    const char **names = ns <= MAX_SUGGEST_SERVICES ? pt_malloc((ns + 1) * sizeof(*names)) : NULL;
     if (names != NULL) {
-        for (size_t i = 0; i < c->snap->nservices; i++)
+        for (size_t i = 0; i < ns; i++)
             names[i] = c->snap->services[i]->name;
-        hint = pt_conf_suggest(name, names, c->snap->nservices);
+        hint = pt_conf_suggest(name, names, ns);
     }
     if (hint != NULL)
         pt_conf_error(c, n, "service: unknown service \"%.100s\" (did you mean \"%s\"?)", name,
                       hint);
     else
         pt_conf_error(c, n, "service: unknown service \"%.100s\"%s", name,
-                      c->snap->nservices == 0 ? " (no services are defined)" : "");
+                      ns == 0 ? " (no services are defined)" : "");
     free(names);
 }
 
 static void compile_route(struct pt_conf_ctx *c, struct route_build *b,
-                          const struct pt_conf_node *n, size_t index)
+                          const struct pt_conf_node *n, size_t index,
+                          const struct pt_service **by_name)
 {
     struct route_fields f = {0};
     b->node = n;
     b->r->index = index;
-    if (pt_conf_is_null(n) || n->kind != PT_CONF_MAP) {
-        pt_conf_error(c, n, "routes: each route must be a map, got %s", pt_conf_kind_name(n));
-        return;
-    }
     /* The name first: it labels every other message about this route. */
     const struct pt_conf_node *name = pt_conf_map_get(n, "name");
     if (name != NULL && name->kind == PT_CONF_SCALAR && !pt_conf_is_null(name))
@@ -402,6 +424,10 @@ static void compile_route(struct pt_conf_ctx *c, struct route_build *b,
         b->r->name = pt_arena_printf(c->a, "route-%zu", index + 1);
     if (b->r->name == NULL) {
         pt_conf_error(c, n, "out of memory");
+        return;
+    }
+    if (pt_conf_is_null(n) || n->kind != PT_CONF_MAP) {
+        pt_conf_error(c, n, "routes: each route must be a map, got %s", pt_conf_kind_name(n));
         return;
     }
     char where[128];
@@ -417,7 +443,7 @@ static void compile_route(struct pt_conf_ctx *c, struct route_build *b,
     if (f.match != NULL)
         compile_match(c, b, f.match, where);
     if (f.service != NULL)
-        resolve_service(c, b, f.service);
+        resolve_service(c, b, f.service, by_name);
     else if (pt_conf_map_get(n, "aggregate") == NULL)
         pt_conf_error(c, n, "route \"%.100s\" needs a service", b->r->name);
     if (f.strip_prefix != NULL)
@@ -434,19 +460,43 @@ static void compile_route(struct pt_conf_ctx *c, struct route_build *b,
     b->r->max_body_bytes = f.max_body_bytes;
 }
 
+static int cmp_route_name(const void *a, const void *b)
+{
+    const struct route_build *const *x = a, *const *y = b;
+    int c = strcmp((*x)->r->name, (*y)->r->name);
+    if (c != 0)
+        return c;
+    return (*x)->r->index < (*y)->r->index ? -1 : (*x)->r->index > (*y)->r->index;
+}
+
+static const struct pt_conf_node *name_pos(const struct route_build *b)
+{
+    return b->name_node != NULL ? b->name_node : b->node;
+}
+
+/* Report each reuse of a route name at the later route (sorted, so large files stay fast). */
 static void check_unique_names(struct pt_conf_ctx *c, struct route_build *b, size_t n)
 {
-    /* Quadratic, but only over route names, at load time; a sort would lose the order. */
-    for (size_t i = 1; i < n; i++) {
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(b[i].r->name, b[j].r->name) != 0)
-                continue;
-            const struct pt_conf_node *at = b[i].name_node != NULL ? b[i].name_node : b[i].node;
-            pt_conf_error(c, at, "route name \"%.100s\" is already used at line %d", b[i].r->name,
-                          (b[j].name_node != NULL ? b[j].name_node : b[j].node)->line);
-            break;
-        }
+    if (n < 2)
+        return;
+    struct route_build **v = pt_malloc(n * sizeof(*v));
+    if (v == NULL) {
+        pt_diag_error(c->d, c->file, 0, 0, "out of memory");
+        return;
     }
+    for (size_t i = 0; i < n; i++)
+        v[i] = &b[i];
+    qsort(v, n, sizeof(*v), cmp_route_name);
+    size_t first = 0;
+    for (size_t i = 1; i < n; i++) {
+        if (strcmp(v[i]->r->name, v[first]->r->name) != 0) {
+            first = i;
+            continue;
+        }
+        pt_conf_error(c, name_pos(v[i]), "route name \"%.100s\" is already used at line %d",
+                      v[i]->r->name, name_pos(v[first])->line);
+    }
+    free(v);
 }
 
 /* --- the router ----------------------------------------------------------- */
@@ -530,13 +580,14 @@ void pt__conf_routes(struct pt_conf_ctx *c, const struct pt_conf_node *node)
         pt_diag_error(c->d, c->file, 0, 0, "out of memory");
         return;
     }
+    const struct pt_service **by_name = sorted_services(c);
     for (size_t i = 0; i < n; i++) {
         b[i].r = pt_arena_calloc(c->a, sizeof(*b[i].r));
         if (b[i].r == NULL) {
             pt_conf_error(c, node->seq.items[i], "out of memory");
             goto out;
         }
-        compile_route(c, &b[i], node->seq.items[i], i);
+        compile_route(c, &b[i], node->seq.items[i], i, by_name);
         if (b[i].r->name == NULL)
             goto out;
         s->routes[s->nroutes++] = b[i].r;

@@ -15,7 +15,8 @@
 #include "config/compile.h"
 #include "config/snapshot.h"
 
-#define MAX_WORKERS 256
+#define MAX_WORKERS   256
+#define MAX_LISTENERS 256 /* each is bound once per worker */
 
 /* CPUs this process may run on (its affinity mask), else the online ones. */
 static unsigned online_cpus(void)
@@ -119,6 +120,10 @@ static int parse_listen(struct pt_conf_ctx *c, const struct pt_conf_node *n, voi
     }
     if (count == 0) {
         pt_conf_error(c, n, "listen: at least one address is required");
+        return -1;
+    }
+    if (count > MAX_LISTENERS) {
+        pt_conf_error(c, n, "listen: at most %d addresses", MAX_LISTENERS);
         return -1;
     }
     struct pt_listen_conf *l = pt_arena_calloc(c->a, count * sizeof(*l));

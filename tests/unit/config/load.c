@@ -459,6 +459,20 @@ static void test_single_mistakes(void)
                "t.yaml:2:3: service name \"bad/name\" must be 1 to 64 characters", "service name");
 }
 
+static void test_route_not_a_map(void)
+{
+    struct pt_diag d;
+    struct pt_snapshot *s = load("services:\n  a: {targets: [\"127.0.0.1:1\"]}\nroutes:\n"
+                                 "  - /x\n"
+                                 "  - {match: {paths: [/y]}, service: b}\n",
+                                 &d);
+    ok(s == NULL, "route not a map: rejected");
+    is_int(d.nerrors, 2, "and the next route is still checked");
+    is_str(entry(&d, 0), "t.yaml:4:5: routes: each route must be a map, got a scalar", "first");
+    is_str(entry(&d, 1), "t.yaml:5:37: service: unknown service \"b\"", "second");
+    pt_diag_free(&d);
+}
+
 static void test_router_problems(void)
 {
     /* a bad regex: reported at that pattern, other errors still collected */
@@ -644,6 +658,7 @@ int main(void)
     test_defaults();
     test_mistakes();
     test_single_mistakes();
+    test_route_not_a_map();
     test_router_problems();
     test_files();
     test_json_and_options();

@@ -232,6 +232,20 @@ static void test_aliases(void)
     ok(p.d.n == 1 && p.d.entries[0].line > 1, "with a position");
     done(&p);
 
+    /* anchors may be redefined (the latest wins), and many anchors stay fast */
+    char big[40000];
+    size_t m = 0;
+    for (int i = 0; i < 1000; i++)
+        m += (size_t)snprintf(big + m, sizeof(big) - m, "k%d: &a%d v%d\n", i, i, i);
+    m +=
+        (size_t)snprintf(big + m, sizeof(big) - m, "r1: *a7\nk7b: &a7 again\nr2: *a7\nr3: *a999\n");
+    parse(&p, big);
+    is_int(p.rc, 0, "1000 anchors");
+    is_str(pt_conf_map_get(p.root, "r1")->scalar.value, "v7", "alias before the redefinition");
+    is_str(pt_conf_map_get(p.root, "r2")->scalar.value, "again", "alias after it: the latest");
+    is_str(pt_conf_map_get(p.root, "r3")->scalar.value, "v999", "the last anchor");
+    done(&p);
+
     /* a few levels are fine */
     parse(&p, "a: &a [1, 2, 3]\nb: &b [*a, *a, *a]\nc: [*b, *b]\n");
     is_int(p.rc, 0, "modest aliasing is fine");
