@@ -32,8 +32,9 @@ void pt_conf_error(struct pt_conf_ctx *c, const struct pt_conf_node *n, const ch
 void pt_conf_error_at(struct pt_conf_ctx *c, const struct pt_conf_node *n, size_t off,
                       const char *fmt, ...)
 {
-    int line, col;
-    pt_conf_node_pos_at(n, off, &line, &col);
+    int line = n->line, col = n->col;
+    if (n->kind == PT_CONF_SCALAR && n->scalar.value == n->scalar.raw)
+        pt_conf_node_pos_at(n, off, &line, &col); /* offsets into an expansion do not map */
     va_list ap;
     va_start(ap, fmt);
     vreport(c, true, n->file, line, col, fmt, ap);

@@ -152,7 +152,10 @@ void pt_conf_apply_defaults(const struct pt_conf_key *keys, void *target);
 void pt_conf_error(struct pt_conf_ctx *c, const struct pt_conf_node *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/** Report an error at byte off of scalar n's raw text (see pt_conf_node_pos_at). */
+/**
+ * Report an error at byte off of scalar n's value: exact when nothing was
+ * expanded in it (see pt_conf_node_pos_at), else at the scalar's start.
+ */
 void pt_conf_error_at(struct pt_conf_ctx *c, const struct pt_conf_node *n, size_t off,
                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 

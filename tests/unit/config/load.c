@@ -455,6 +455,9 @@ static void test_single_mistakes(void)
                "t.yaml:4:42: headers: X-A: a value is required", "header without value");
     expect_one("services:\n  a: {targets: [{address: \"h:${X:-1\", weight: 2}]}\n",
                "t.yaml:2:30: unterminated ${", "unset variable in a target map (fuzz)");
+    expect_one("services:\n  a: {targets: [\"127.0.0.1:1\"]}\nroutes:\n"
+               "  - {match: {paths: [\"/a/{id}\"]}, service: a, rewrite: \"${P:-/v2}/{idd}\"}\n",
+               "t.yaml:4:56: rewrite: {idd} is not a capture", "rewrite with ${} at its start");
     expect_one("services:\n  bad/name: {targets: [\"127.0.0.1:1\"]}\n",
                "t.yaml:2:3: service name \"bad/name\" must be 1 to 64 characters", "service name");
 }
