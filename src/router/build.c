@@ -90,9 +90,8 @@ static const char *sb_finish(struct bctx *b, struct sbuf *s)
     return out;
 }
 
-__attribute__((format(printf, 5, 6))) static void report(struct bctx *b, bool is_error,
-                                                         size_t route, ssize_t path,
-                                                         const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static void
+report(struct bctx *b, bool is_error, size_t route, ssize_t path, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
@@ -138,8 +137,8 @@ static bool is_capture_char(unsigned char c)
  * it is the final segment.  Returns NULL or the problem.
  */
 static const char *parse_capture(struct pt_arena *a, const char *s, size_t len, bool last,
-                                 struct rt_pat *p, struct rt_cap *caps, bool *rest,
-                                 char *err, size_t errlen)
+                                 struct rt_pat *p, struct rt_cap *caps, bool *rest, char *err,
+                                 size_t errlen)
 {
     if (s[len - 1] != '}') {
         if (memchr(s, '}', len) != NULL)
@@ -156,8 +155,8 @@ static const char *parse_capture(struct pt_arena *a, const char *s, size_t len, 
     for (size_t i = 0; i < nlen; i++) {
         if (!is_capture_char((unsigned char)name[i])) {
             snprintf(err, errlen,
-                     "invalid capture name \"%.*s\" (letters, digits, '_' and '-' only)",
-                     (int)nlen, name);
+                     "invalid capture name \"%.*s\" (letters, digits, '_' and '-' only)", (int)nlen,
+                     name);
             return err;
         }
     }
@@ -313,15 +312,15 @@ static const char *parse_regex(struct pt_arena *a, const char *re, size_t len, s
         char *copy = pt_arena_strndup(a, name, nlen);
         if (copy == NULL)
             return "out of memory";
-        p->caps[p->ncaps++] = (struct rt_cap){pt_str_make(copy, nlen), (uint32_t)ent[0] << 8 | ent[1],
-                                              false};
+        p->caps[p->ncaps++] =
+            (struct rt_cap){pt_str_make(copy, nlen), (uint32_t)ent[0] << 8 | ent[1], false};
     }
     return NULL;
 }
 
 /* Parse any pattern into p; on failure p->re may still need freeing. */
-static const char *parse_pattern(struct pt_arena *a, const char *text, struct rt_pat *p,
-                                 char *err, size_t errlen)
+static const char *parse_pattern(struct pt_arena *a, const char *text, struct rt_pat *p, char *err,
+                                 size_t errlen)
 {
     if (text == NULL || (text[0] != '/' && text[0] != '~'))
         return "must start with '/' or '~'";
@@ -410,8 +409,8 @@ static void compile_hosts(struct bctx *b, size_t ri, const struct pt_router_rout
 {
     struct sbuf msg = {0};
     sb_printf(&msg, "host must be one of:");
-    if (in->nhosts > 0 && (rt->hosts = pt_arena_alloc(&b->r->arena,
-                                                      in->nhosts * sizeof(*rt->hosts))) == NULL)
+    if (in->nhosts > 0 &&
+        (rt->hosts = pt_arena_alloc(&b->r->arena, in->nhosts * sizeof(*rt->hosts))) == NULL)
         b->oom = true;
     for (size_t i = 0; i < in->nhosts && !b->oom; i++) {
         const char *h = in->hosts[i] == NULL ? "" : in->hosts[i];
@@ -730,7 +729,8 @@ static bool build_trie(struct pt_router *r)
     }
     /* Regexes compete in declaration order, which is their rank order. */
     for (size_t i = 1; i < nregex; i++)
-        for (size_t k = i; k > 0 && r->pats[r->regex[k]].rank < r->pats[r->regex[k - 1]].rank; k--) {
+        for (size_t k = i; k > 0 && r->pats[r->regex[k]].rank < r->pats[r->regex[k - 1]].rank;
+             k--) {
             uint32_t tmp = r->regex[k];
             r->regex[k] = r->regex[k - 1];
             r->regex[k - 1] = tmp;
@@ -758,7 +758,8 @@ static bool hosts_cover(const struct rt_route *a, const struct rt_route *b)
         for (uint32_t k = 0; k < a->nhosts && !covered; k++) {
             const struct rt_host *ha = &a->hosts[k];
             if (!ha->wildcard) {
-                covered = !hb->wildcard && ha->len == hb->len && !memcmp(ha->name, hb->name, ha->len);
+                covered =
+                    !hb->wildcard && ha->len == hb->len && !memcmp(ha->name, hb->name, ha->len);
                 continue;
             }
             /* ".example.com" covers "x.example.com" and ".x.example.com" (= "*.x.example.com"),

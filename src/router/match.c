@@ -239,7 +239,8 @@ bool pt__router_regex(const struct pt_router *r, const struct rt_pat *p, struct 
         size_t a = ov[2 * c->pos], b = ov[2 * c->pos + 1];
         if (b < a) /* \K in a lookbehind can do that */
             b = a;
-        m->captures[m->ncaptures++] = (struct pt_capture){c->name, pt_str_make(path.ptr + a, b - a)};
+        m->captures[m->ncaptures++] =
+            (struct pt_capture){c->name, pt_str_make(path.ptr + a, b - a)};
     }
     return true;
 }
@@ -269,8 +270,15 @@ static void match_regex(struct mstate *s)
 void pt_router_match(const struct pt_router *r, const struct pt_router_request *req,
                      struct pt_router_match *m)
 {
-    struct mstate s = {r, req, req->path.ptr, req->path.len, pt_method_from_str(req->method),
-                       RT_NONE, UINT32_MAX, false, m};
+    struct mstate s = {r,
+                       req,
+                       req->path.ptr,
+                       req->path.len,
+                       pt_method_from_str(req->method),
+                       RT_NONE,
+                       UINT32_MAX,
+                       false,
+                       m};
     m->data = NULL;
     m->route = SIZE_MAX;
     m->status = 404;

@@ -66,7 +66,8 @@ struct pt_router_route {
     size_t npaths;
     const char *const *methods; /* tokens; none = any method */
     size_t nmethods;
-    const char *const *hosts;   /* "api.example.com", "*.example.com" (any depth of subdomain); none = any */
+    const char *const
+        *hosts; /* "api.example.com", "*.example.com" (any depth of subdomain); none = any */
     size_t nhosts;
     const struct pt_router_header_match *headers; /* all must match; none = no constraint */
     size_t nheaders;
@@ -110,9 +111,9 @@ struct pt_capture {
 };
 
 struct pt_router_match {
-    void *data;     /* the winning route's data; NULL when none */
-    size_t route;   /* its index in the build input; SIZE_MAX when none */
-    int status;     /* 200 matched; 404 nothing matched; 405 only the method failed */
+    void *data;          /* the winning route's data; NULL when none */
+    size_t route;        /* its index in the build input; SIZE_MAX when none */
+    int status;          /* 200 matched; 404 nothing matched; 405 only the method failed */
     uint32_t allow_mask; /* 405: PT_METHOD_BIT()s of the allowed known methods */
     const char *const *allow_other; /* 405: allowed methods not in the mask; points to
                                        _allow_buf below (names are router-owned) */
@@ -135,7 +136,7 @@ void pt_router_match(const struct pt_router *r, const struct pt_router_request *
 /** Why one route won or lost, for /routes/explain and `portico check`. */
 enum pt_router_verdict {
     PT_ROUTER_WON = 0,
-    PT_ROUTER_LOST_PATH,     /* no path pattern matched */
+    PT_ROUTER_LOST_PATH, /* no path pattern matched */
     PT_ROUTER_LOST_HOST,
     PT_ROUTER_LOST_METHOD,
     PT_ROUTER_LOST_HEADER,
@@ -146,7 +147,7 @@ enum pt_router_verdict {
 struct pt_router_explain_entry {
     size_t route;
     enum pt_router_verdict verdict;
-    ssize_t path; /* index of the pattern that matched, -1 if none */
+    ssize_t path;       /* index of the pattern that matched, -1 if none */
     const char *detail; /* static or router-owned text (lives as long as the router), e.g.
                            "header X-Api-Version differs", "route \"users\" won" */
 };
