@@ -664,7 +664,7 @@ static bool finish_nodes(struct pt_router *r, struct tbuild *t, struct endpoint 
         return false;
     for (size_t i = 0; i < nends; i++) {
         struct rt_node *n = &r->nodes[ends[i].node];
-        r->lists[i] = ends[i].pat;
+        r->lists[i] = (struct rt_cand){ends[i].rank, r->pats[ends[i].pat].route, ends[i].pat};
         if (ends[i].wild) {
             if (n->nwild++ == 0)
                 n->wild_first = (uint32_t)i;
@@ -684,10 +684,20 @@ static bool finish_nodes(struct pt_router *r, struct tbuild *t, struct endpoint 
     /* Group the edges by parent, then index them again. */
     if (r->nedges > 0)
         qsort(r->edges, r->nedges, sizeof(*r->edges), edge_cmp);
+    size_t keylen = 0;
     for (uint32_t i = 0; i < r->nedges; i++) {
         struct rt_node *n = &r->nodes[r->edges[i].parent];
         if (n->nedges++ == 0)
             n->edge_first = i;
+        keylen += r->edges[i].len;
+    }
+    /* Copy the keys next to each other so that scanning a node stays in a few cache lines. */
+    if ((r->keys = pt_malloc(keylen + 1)) == NULL)
+        return false;
+    for (uint32_t i = 0, off = 0; i < r->nedges; i++) {
+        memcpy(r->keys + off, r->edges[i].key, r->edges[i].len);
+        r->edges[i].key = r->keys + off;
+        off += r->edges[i].len;
     }
     return htab_resize(r, r->nedges);
 }
@@ -998,6 +1008,7 @@ void pt_router_free(struct pt_router *r)
     free(r->edges);
     free(r->htab);
     free(r->lists);
+    free(r->keys);
     free(r->regex);
     free(r->shadowed);
     pt_arena_destroy(&r->arena);

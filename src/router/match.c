@@ -126,20 +126,18 @@ void pt__router_allow_add(struct pt_router_match *m, const struct rt_route *rt)
 static void consider(struct mstate *s, uint32_t first, uint32_t n)
 {
     const struct pt_router *r = s->r;
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t id = r->lists[first + i];
-        const struct rt_pat *p = &r->pats[id];
-        if (p->rank >= s->best_rank)
+    for (const struct rt_cand *c = &r->lists[first], *end = c + n; c < end; c++) {
+        if (c->rank >= s->best_rank)
             return;
-        enum rt_check c = pt__router_check(&r->routes[p->route], s->req, s->method, NULL);
-        if (c == RT_CHECK_OK) {
-            s->best = id;
-            s->best_rank = p->rank;
+        enum rt_check v = pt__router_check(&r->routes[c->route], s->req, s->method, NULL);
+        if (v == RT_CHECK_OK) {
+            s->best = c->pat;
+            s->best_rank = c->rank;
             return;
         }
-        if (c == RT_CHECK_METHOD) {
+        if (v == RT_CHECK_METHOD) {
             s->method_only = true;
-            pt__router_allow_add(s->m, &r->routes[p->route]);
+            pt__router_allow_add(s->m, &r->routes[c->route]);
         }
     }
 }

@@ -79,16 +79,16 @@ struct rt_header {
 };
 
 struct rt_route {
-    const char *name; /* never NULL: "#3" for an unnamed route */
+    /* what a match checks, first: one cache line */
     void *data;
-    bool any_method;
     uint32_t method_mask;
-    const char **other; /* interned method tokens outside the mask */
-    uint32_t nother;
+    bool any_method;
+    uint32_t nhosts, nheaders, nother;
     struct rt_host *hosts;
-    uint32_t nhosts;
     struct rt_header *headers;
-    uint32_t nheaders;
+    const char **other; /* interned method tokens outside the mask */
+    /* cold */
+    const char *name; /* never NULL: "#3" for an unnamed route */
     uint32_t pat_first, npats;
     const char *host_msg;   /* explain: "host must be one of: ..." */
     const char *method_msg; /* explain: "method must be one of: ..." */
@@ -112,7 +112,14 @@ struct rt_edge {
     uint32_t parent, child;
     uint32_t hash; /* rt_edge_hash(parent, key) */
     uint32_t len;
-    const char *key;
+    const char *key; /* in r->keys once built: a node's keys are adjacent */
+};
+
+/** An entry of a node's term/wild list: what the matcher needs without touching the pattern. */
+struct rt_cand {
+    uint32_t rank;
+    uint32_t route;
+    uint32_t pat;
 };
 
 struct pt_router {
@@ -127,8 +134,9 @@ struct pt_router {
     uint32_t nedges;
     uint32_t *htab; /* edge indices, open addressing, RT_NONE = empty */
     uint32_t hmask;
-    uint32_t *lists; /* pattern ids for the nodes' term/wild lists */
+    struct rt_cand *lists; /* the nodes' term/wild lists */
     uint32_t nlists;
+    char *keys;      /* edge keys, in edge order */
     uint32_t *regex; /* regex pattern ids, by rank (= declaration order) */
     uint32_t nregex;
     uint32_t max_pairs; /* largest ovector any regex needs */
