@@ -13,6 +13,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "core/alloc.h"
 #include "core/arena.h"
 #include "core/str.h"
 #include "router/router.h"
@@ -157,6 +158,41 @@ static inline uint32_t rt_edge_hash(uint32_t parent, const char *key, size_t len
     h ^= h >> 13;
     return h;
 }
+
+/** Grow an array to hold need elements (doubling); NULL on failure, p still valid. */
+static inline void *rt_grow(void *p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return p;
+    size_t nc = *cap ? *cap : 16;
+    while (nc < need)
+        nc *= 2;
+    if (nc > SIZE_MAX / elem)
+        return NULL;
+    void *np = pt_realloc(p, nc * elem);
+    if (np == NULL)
+        return NULL;
+    *cap = nc;
+    return np;
+}
+
+/**
+ * Parse pattern text into p (pattern.c), allocating in a.  Returns NULL, or
+ * the problem: a static string or err.  p->re may be set even on failure
+ * and must then be freed by the caller.
+ */
+const char *pt__router_parse_pattern(struct pt_arena *a, const char *text, struct rt_pat *p,
+                                     char *err, size_t errlen);
+
+/** Give every pattern its rank (trie.c).  false on allocation failure. */
+bool pt__router_rank(struct pt_router *r);
+
+/** Build the trie and the regex list from ranked patterns (trie.c).  false on allocation failure.
+ */
+bool pt__router_trie(struct pt_router *r);
+
+/** Mark and report shadowed routes (shadow.c).  false on allocation failure. */
+bool pt__router_shadow(struct pt_router *r, pt_router_diag_fn diag, void *ctx);
 
 /* Constraint checks, in the order explain reports them. */
 enum rt_check { RT_CHECK_OK = 0, RT_CHECK_HOST, RT_CHECK_HEADER, RT_CHECK_METHOD };

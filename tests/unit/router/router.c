@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "test.h"
+#include "core/alloc.h"
 #include "router/router.h"
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -894,6 +895,40 @@ static void test_regex_budget(void)
     pt_router_free(r);
 }
 
+/* With allocation failures injected, a build either fails cleanly or gives a working router. */
+static void test_alloc_failures(void)
+{
+    struct pt_router_route routes[] = {
+        {.name = "a", PATHS("/a/{id}", "/a/b", "~ ^/re/(?<x>.)$"), METHODS("GET", "PURGE")},
+        {.name = "b",
+         PATHS("/a/*", "/c/{rest*}"),
+         HOSTS("*.ex.com", "x.com"),
+         HEADERS({"X-A", "1"})},
+        {.name = "c", PATHS("/a/b"), METHODS("PURGE")},
+        {.name = "d",
+         PATHS("/d/1", "/d/2", "/d/3", "/d/4", "/d/5", "/d/6", "/d/7", "/d/8", "/d/9", "/d/10",
+               "/d/{n}/x")},
+    };
+    int built = 0, bad = 0;
+    for (unsigned pct = 1; pct <= 4; pct *= 2) {
+        pt__fail_alloc_percent = pct;
+        for (int i = 0; i < 200; i++) {
+            struct pt_router *r = pt_router_build(routes, N(routes), NULL, NULL);
+            if (r == NULL)
+                continue;
+            built++;
+            pt__fail_alloc_percent = 0;
+            bad += match(r, "GET", "", "/a/7") != 0 || match(r, "GET", "", "/d/9") != 3;
+            pt__fail_alloc_percent = pct;
+            pt_router_free(r);
+        }
+    }
+    pt__fail_alloc_percent = 0;
+    ok(built > 0 && built < 600, "with 1-4%% of allocations failing, %d of 600 builds succeeded",
+       built);
+    is_int(bad, 0, "and those routers work");
+}
+
 int main(void)
 {
     test_kinds();
@@ -911,6 +946,7 @@ int main(void)
     test_10k();
     test_threads();
     test_regex_budget();
+    test_alloc_failures();
     is_int(explain_disagreements, 0, "explain agreed with match every time");
     pt_router_thread_cleanup();
     return done_testing();
