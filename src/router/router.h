@@ -66,8 +66,8 @@ struct pt_router_route {
     size_t npaths;
     const char *const *methods; /* tokens; none = any method */
     size_t nmethods;
-    const char *const
-        *hosts; /* "api.example.com", "*.example.com" (any depth of subdomain); none = any */
+    /* "api.example.com", "*.example.com" (any depth of subdomain); none = any */
+    const char *const *hosts;
     size_t nhosts;
     const struct pt_router_header_match *headers; /* all must match; none = no constraint */
     size_t nheaders;
@@ -86,12 +86,18 @@ typedef void (*pt_router_diag_fn)(void *ctx, bool is_error, size_t route, ssize_
 /**
  * Compile the routes.  Returns the router, or NULL when any pattern is
  * invalid (bad regex, "{" without "}", a {rest*} that is not last, a
- * duplicate capture name, a path not starting with '/' or '~', ...), after
- * reporting every problem through diag.
+ * duplicate capture name, a path not starting with '/' or '~', ...), or a
+ * method, host or header constraint is, or a route has no path pattern,
+ * after reporting every problem through diag; also NULL when memory runs
+ * out (reported as an error with route 0, path -1).  diag may be NULL.
+ * Nothing in routes is referenced after the call (strings are copied),
+ * except the data pointers, which are handed back as they are.  Shadowed
+ * routes are reported as warnings.
  */
 struct pt_router *pt_router_build(const struct pt_router_route *routes, size_t n,
                                   pt_router_diag_fn diag, void *ctx);
 
+/** Free a router (NULL is fine).  No match may be running on it. */
 void pt_router_free(struct pt_router *r);
 
 /** Looks up a request header by name (case-insensitive); returns false if absent. */
@@ -100,7 +106,8 @@ typedef bool (*pt_router_header_fn)(void *ctx, struct pt_str name, struct pt_str
 struct pt_router_request {
     struct pt_str method;
     struct pt_str host; /* Host without port; compared case-insensitively */
-    struct pt_str path; /* normalised (pt_path_normalize), no query */
+    struct pt_str path; /* normalised (pt_path_normalize), no query; only regexes can
+                           match a path that does not start with '/' */
     pt_router_header_fn header;
     void *header_ctx;
 };
