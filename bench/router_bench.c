@@ -1,6 +1,6 @@
 /*
  * Router micro-benchmark: nanoseconds per pt_router_match() for 10 and for
- * 10,000 routes, with static, parameterised and prefix lookups, misses
+ * 10,000 routes (plus one regex route), with static, parameterised and prefix lookups, misses
  * (404) and a regex fallback; plus pt_path_normalize() per path.  Results
  * go in docs/internals/router.md.
  *
