@@ -15,8 +15,8 @@
  *
  * The common case is a client that sends its whole head in one segment, so
  * the first call usually completes.  When it does not, the caller calls again
- * with last_len, and we first look only at the new bytes (plus the three
- * before them, a CRLFCRLF can straddle the boundary) for anything that can
+ * with last_len, and we first look only at the new bytes (plus the one
+ * before them, which may be a CR awaiting its LF) for anything that can
  * change the answer: the end of the head, a bare CR or LF, or another
  * control character.  If there is none the answer is still PARTIAL and the
  * head is not re-parsed, the way picohttpparser's is_complete() works.  The
@@ -163,11 +163,14 @@ static inline const char *find_non_vchar_sse2(const char *p, const char *end)
 /*
  * After a PARTIAL answer for buf[0..last_len), can the bytes that arrived
  * since change the answer?  They can if they complete the head (CRLFCRLF),
- * hold a bare LF or a bare CR, or hold any other control character.
+ * hold a bare LF or a bare CR, or hold any other control character.  The
+ * scan starts one byte early: a CR that ended the old bytes is bare if the
+ * first new byte is not LF.  (A CRLFCRLF straddling the boundary needs no
+ * rescan: its LF is new, and the check looks behind it.)
  */
 static bool worth_parsing(const char *buf, size_t len, size_t last_len)
 {
-    const char *p = buf + (last_len > 3 ? last_len - 3 : 0), *end = buf + len;
+    const char *p = buf + last_len - 1, *end = buf + len;
     for (;; p++) {
         p = find_ctl(p, end);
         if (p == end)

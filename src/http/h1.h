@@ -73,7 +73,7 @@ struct pt_h1_response {
  *  - Prefix consistency: for any prefix of an input, the answer is PARTIAL
  *    or the answer for the whole input.
  *  - With last_len != 0 the head is re-parsed only when the new bytes (or
- *    the three before them) hold CRLFCRLF, a bare CR/LF or another control
+ *    the one before them) complete CRLFCRLF, hold a bare CR/LF or another control
  *    character.  So an invalid byte that is not a control character (e.g.
  *    "X : y") arriving after the first call is reported when the end of the
  *    head arrives, not earlier; callers bound the head size anyway.

@@ -206,6 +206,8 @@ static const struct bad_case invalid[] = {
     {"BWS after name then CRLF", IN("5;a \r\nhello\r\n0\r\n\r\n")},
     {"two names without ;", IN("5;a b\r\nhello\r\n0\r\n\r\n")},
     {"two values without ;", IN("5;a=b c\r\nhello\r\n0\r\n\r\n")},
+    {"= after a value", IN("5;a=b =c\r\nhello\r\n0\r\n\r\n")},
+    {"= after a quoted value", IN("5;a=\"b\"=c\r\nhello\r\n0\r\n\r\n")},
     {"junk after quoted-string", IN("5;a=\"x\"y\r\nhello\r\n0\r\n\r\n")},
     {"CTL in quoted-string", IN("5;a=\"x\x01\"\r\nhello\r\n0\r\n\r\n")},
     {"CR in quoted-string", IN("5;a=\"x\r\n\"\r\nhello\r\n0\r\n\r\n")},
@@ -215,6 +217,7 @@ static const struct bad_case invalid[] = {
     /* data framing */
     {"missing CRLF after data", IN("5\r\nhelloX\r\n0\r\n\r\n")},
     {"data longer than the size", IN("5\r\nhello world\r\n0\r\n\r\n")},
+    {"other byte then LF after data", IN("5\r\nhelloX\n0\r\n\r\n")},
     {"LF only after data", IN("5\r\nhello\n0\r\n\r\n")},
     {"CR only after data", IN("5\r\nhello\r0\r\n\r\n")},
     {"next size straight after data", IN("5\r\nhello0\r\n\r\n")},

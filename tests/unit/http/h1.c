@@ -468,6 +468,12 @@ static void test_last_len(void)
     static const char late_ctl[] = "GET / HTTP/1.1\r\nX: \001";
     is_int(pt_h1_parse_request(late_ctl, sizeof(late_ctl) - 1, 17, &r, h, 4), PT_PARSE_INVALID,
            "late control character: INVALID at once");
+    static const char late_cr[] = "GET / HTTP/1.1\r\nX: a\rb";
+    is_int(pt_h1_parse_request(late_cr, sizeof(late_cr) - 1, sizeof(late_cr) - 2, &r, h, 4),
+           PT_PARSE_INVALID, "CR ending the old bytes, non-LF first new byte: INVALID at once");
+    static const char late_lf[] = "GET / HTTP/1.1\r\nX: a\n";
+    is_int(pt_h1_parse_request(late_lf, sizeof(late_lf) - 1, sizeof(late_lf) - 2, &r, h, 4),
+           PT_PARSE_INVALID, "bare LF as the only new byte: INVALID at once");
     is_int(pt_h1_parse_request(req, n, n + 5, &r, h, 4), (int)n,
            "last_len beyond len is ignored (full parse)");
 }
