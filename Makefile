@@ -23,13 +23,14 @@ GIT_REV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wimplicit-fallthrough \
            -Wstrict-prototypes -Wno-missing-field-initializers
 CPPFLAGS += -D_GNU_SOURCE -Iinclude -Isrc -DPT_VERSION='"$(VERSION)"' -DPT_GIT_REV='"$(GIT_REV)"'
-CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c17 -pthread -fno-strict-aliasing $(WARN) \
+OPT     ?= -O2 -g
+EXTRA_CFLAGS ?=
+CFLAGS  := $(OPT) $(EXTRA_CFLAGS) -std=c17 -pthread -fno-strict-aliasing $(WARN) \
            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread -lm
 
 ifeq ($(SAN),1)
-CFLAGS  += -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+CFLAGS  += -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
 
@@ -97,8 +98,8 @@ integration: $(BIN)
 
 # libFuzzer targets are built with clang into build/fuzz.
 fuzz-build:
-	@$(MAKE) --no-print-directory CC=clang BUILD=build/fuzz \
-	    CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -DPT_FUZZING" \
+	@$(MAKE) --no-print-directory CC=clang BUILD=build/fuzz OPT="-O1 -g" \
+	    EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -DPT_FUZZING" \
 	    build/fuzz/libportico.a
 	@mkdir -p build/fuzz/bin
 	@for n in $(FUZZ_NAMES); do \

@@ -22,6 +22,7 @@
 #include "proxy/proxy.h"
 #include "proxy/server.h"
 #include "proxy/worker.h"
+#include "router/router.h"
 
 #define ACCEPT_BATCH 64
 
@@ -172,6 +173,7 @@ static void *worker_main(void *arg)
         pt_arena_destroy(&ex->arena);
         free(ex);
     }
+    pt_router_thread_cleanup();
     pt_arena_thread_cleanup();
     pt_buf_thread_cleanup();
     pt_server_worker_exited(w->server, w);
