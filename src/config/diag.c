@@ -26,7 +26,7 @@ void pt_diag_free(struct pt_diag *d)
     pt_diag_init(d);
 }
 
-static char *vformat(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static char *vformat(const char *fmt, va_list ap)
 {
     va_list ap2;
     va_copy(ap2, ap);
@@ -40,8 +40,9 @@ static char *vformat(const char *fmt, va_list ap)
     return p;
 }
 
-static void add(struct pt_diag *d, bool is_error, const char *file, int line, int col,
-                const char *fmt, va_list ap)
+__attribute__((format(printf, 6, 0))) static void add(struct pt_diag *d, bool is_error,
+                                                      const char *file, int line, int col,
+                                                      const char *fmt, va_list ap)
 {
     if (is_error)
         d->nerrors++;

@@ -10,8 +10,9 @@
 #include "config/schema.h"
 #include "config/value.h"
 
-static void vreport(struct pt_conf_ctx *c, bool is_error, const char *file, int line, int col,
-                    const char *fmt, va_list ap)
+__attribute__((format(printf, 6, 0))) static void vreport(struct pt_conf_ctx *c, bool is_error,
+                                                          const char *file, int line, int col,
+                                                          const char *fmt, va_list ap)
 {
     char msg[1024];
     vsnprintf(msg, sizeof(msg), fmt, ap);
