@@ -174,8 +174,11 @@ static bool count_nodes(struct builder *b, size_t w)
     }
     size_t budget = b->written * PT_CONF_ALIAS_RATIO;
     if (b->total > PT_CONF_ALIAS_FLOOR && b->total > budget) {
-        error_at_mark(b, b->mark,
-                      "configuration too large: aliases expand it to more than 64 times its size");
+        char msg[128];
+        snprintf(msg, sizeof(msg),
+                 "configuration too large: aliases expand it to more than %u times its size",
+                 PT_CONF_ALIAS_RATIO);
+        error_at_mark(b, b->mark, msg);
         return false;
     }
     return true;
