@@ -45,7 +45,7 @@ static int cmd_version(void)
     printf("portico %s (%s)\n", PT_VERSION, PT_GIT_REV);
     printf("built with: %s, libyaml %s, jansson %s, PCRE2 %d.%d\n", OPENSSL_VERSION_TEXT,
            yaml_get_version_string(), JANSSON_VERSION, PCRE2_MAJOR, PCRE2_MINOR);
-    printf("features: http1=yes tls=no http2=no redis=no etcd=no\n");
+    printf("features: HTTP/1.1=yes TLS=no HTTP/2=no Redis=no etcd=no\n");
     return EXIT_OK;
 }
 

@@ -71,6 +71,7 @@ struct pt_h1_conn {
     uint8_t body_mode;
     uint8_t timer_kind;
     bool readable;
+    bool rdhup; /* the client shut its side: read to the end of stream, not to a short read */
     bool eof;          /* the client shut its write side */
     bool keepalive;    /* may serve another request after this one */
     bool want_body;    /* the proxy waits for body bytes */
@@ -376,7 +377,7 @@ static ssize_t read_more(struct pt_h1_conn *c)
         return PT_AGAIN;
     bool drained;
     ssize_t r = pt_io_read(c->io.fd, &c->rbuf, READ_MIN_ROOM, PT_BUF_SIZE, &drained);
-    if (drained)
+    if (drained && !c->rdhup)
         c->readable = false;
     if (r > 0 && c->ex != NULL)
         c->ex->bytes_in += (size_t)r;
@@ -559,6 +560,8 @@ static void h1_upgrade(struct pt_exchange *ex)
     c->head_only = false;
     c->eof = false;
     disarm(c);
+    if (write_out(c, NULL, 0) < 0) /* the 101 goes out now: no body follows it */
+        schedule_close(c);
 }
 
 static void h1_abort(struct pt_exchange *ex)
@@ -743,6 +746,31 @@ static const char *analyse_target(struct pt_exchange *ex)
     return NULL;
 }
 
+/*
+ * Check the chunked framing of the body bytes that arrived with the head
+ * before anything is sent upstream, so that a malformed body that came in
+ * one piece (the usual case) is refused and never forwarded.  Framing errors
+ * in bytes that arrive later abort the upstream request mid-way instead: the
+ * upstream never sees a complete malformed request.
+ */
+static bool chunked_prefix_valid(const struct pt_h1_conn *c)
+{
+    struct pt_chunked probe = c->chunked;
+    const char *p = pt_buf_head(&c->rbuf);
+    size_t left = pt_buf_len(&c->rbuf);
+    while (left > 0 && !probe.done) {
+        struct pt_str span;
+        ssize_t k = pt_chunked_decode(&probe, p, left, &span);
+        if (k < 0)
+            return false;
+        if (k == 0)
+            break;
+        p += k;
+        left -= (size_t)k;
+    }
+    return true;
+}
+
 static void start_exchange(struct pt_h1_conn *c, size_t head_len, const struct pt_h1_request *pr,
                            const struct pt_h1_meta *meta)
 {
@@ -791,6 +819,8 @@ static void start_exchange(struct pt_h1_conn *c, size_t head_len, const struct p
     }
     disarm(c);
     const char *why = analyse_target(ex);
+    if (why == NULL && c->body_mode == BODY_CHUNKED && !chunked_prefix_valid(c))
+        why = "invalid chunked body";
     if (why != NULL) {
         c->keepalive = false;
         pt_proxy_respond_problem(ex, 400, NULL, why, NULL, 0);
@@ -875,7 +905,7 @@ static void process_input(struct pt_h1_conn *c)
         bool drained;
         size_t cap = sc->max_header_bytes + 1 > PT_BUF_SIZE ? sc->max_header_bytes + 1 : PT_BUF_SIZE;
         ssize_t r = pt_io_read(c->io.fd, &c->rbuf, READ_MIN_ROOM, cap, &drained);
-        if (drained)
+        if (drained && !c->rdhup)
             c->readable = false;
         if (r == PT_AGAIN)
             continue;
@@ -968,6 +998,8 @@ static void conn_cb(struct pt_loop *loop, struct pt_io *io, uint32_t events)
         return;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         c->readable = true;
+    if (events & (EPOLLRDHUP | EPOLLHUP))
+        c->rdhup = true;
     if (events & EPOLLERR) {
         c->broken = true;
         conn_close(c);

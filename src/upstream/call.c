@@ -552,7 +552,7 @@ static void read_response(struct pt_upcall *c)
             fail(c, PT_UPERR_IO);
             return;
         }
-        if (drained)
+        if (drained && !u->rdhup)
             u->readable = false;
         if (r == 0) {
             on_eof(c);
@@ -630,6 +630,8 @@ static void conn_cb(struct pt_loop *loop, struct pt_io *io, uint32_t events)
         return;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         u->readable = true;
+    if (events & (EPOLLRDHUP | EPOLLHUP))
+        u->rdhup = true;
     struct pt_upcall *c = u->call;
     if (c == NULL) { /* idle in the pool: the server closed it or spoke out of turn */
         if (u->readable)

@@ -31,6 +31,7 @@ struct pt_upconn {
     uint32_t requests;  /* requests served on this connection */
     bool connecting;
     bool readable;      /* an input edge arrived and we have not read to a short read yet */
+    bool rdhup;         /* the server shut its side: read until end of stream, not a short read */
     bool closed;        /* fd closed; the struct is freed after the current event batch */
 };
 
