@@ -118,6 +118,7 @@ static int run_snapshot(struct pt_snapshot *snap, const char *path, unsigned wor
 {
     if (workers != 0)
         snap->server.workers = workers;
+    pt_log_level = snap->server.log_level;
     int rc = pt_server_run(snap, path);
     pt_snapshot_unref(snap);
     return rc;

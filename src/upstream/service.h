@@ -65,7 +65,7 @@ struct pt_service {
     enum pt_hash_on hash_on;
     const char *hash_key; /* header or cookie name for PT_HASH_HEADER / PT_HASH_COOKIE */
     const char *host;     /* optional `host:` override for the Host header; NULL = target authority */
-    uint64_t connect_timeout_ms; /* default 1s... see docs/configuration.md */
+    uint64_t connect_timeout_ms; /* defaults: see docs/configuration.md */
     uint64_t read_timeout_ms;
     uint64_t write_timeout_ms;
     unsigned keepalive_max_idle;          /* idle pooled connections per worker per target */
