@@ -103,21 +103,20 @@ static int parse_options(int argc, char **argv, struct options *o)
     return 0;
 }
 
-static struct pt_snapshot *load(const char *path, bool print_warnings)
+static struct pt_snapshot *load(const char *path, unsigned workers, bool print_warnings)
 {
     struct pt_diag d;
     pt_diag_init(&d);
-    struct pt_snapshot *s = pt_config_load_file(path, &d);
+    struct pt_config_options opts = {.workers_override = workers};
+    struct pt_snapshot *s = pt_config_load_file_opts(path, &opts, &d);
     if (s == NULL || print_warnings)
         pt_diag_print(&d, stderr);
     pt_diag_free(&d);
     return s;
 }
 
-static int run_snapshot(struct pt_snapshot *snap, const char *path, unsigned workers)
+static int run_snapshot(struct pt_snapshot *snap, const char *path)
 {
-    if (workers != 0)
-        snap->server.workers = workers;
     pt_log_level = snap->server.log_level;
     int rc = pt_server_run(snap, path);
     pt_snapshot_unref(snap);
@@ -130,10 +129,10 @@ static int cmd_run(const struct options *o)
         fprintf(stderr, "portico: no configuration: use -c FILE or set PORTICO_CONFIG\n");
         return EXIT_CONFIG;
     }
-    struct pt_snapshot *snap = load(o->config, true);
+    struct pt_snapshot *snap = load(o->config, o->workers, true);
     if (snap == NULL)
         return EXIT_CONFIG;
-    return run_snapshot(snap, o->config, o->workers);
+    return run_snapshot(snap, o->config);
 }
 
 static int cmd_check(const struct options *o)
@@ -194,14 +193,15 @@ static int cmd_proxy(const struct options *o)
     free(t);
     struct pt_diag d;
     pt_diag_init(&d);
-    struct pt_snapshot *snap = pt_config_load_buffer("(proxy)", ".", yaml, len, &d);
+    struct pt_config_options opts = {.workers_override = o->workers};
+    struct pt_snapshot *snap = pt_config_load_buffer_opts("(proxy)", ".", yaml, len, &opts, &d);
     if (snap == NULL)
         pt_diag_print(&d, stderr);
     pt_diag_free(&d);
     free(yaml);
     if (snap == NULL)
         return EXIT_CONFIG;
-    return run_snapshot(snap, NULL, o->workers);
+    return run_snapshot(snap, NULL);
 }
 
 int main(int argc, char **argv)
