@@ -39,8 +39,7 @@ static void drain_timeout(struct pt_loop *loop, struct pt_timer *t)
 {
     (void)loop;
     struct pt_server *srv = PT_CONTAINER_OF(t, struct pt_server, drain_timer);
-    pt_log_warn("drain timeout: closing %ld remaining connections",
-                atomic_load(&srv->connections));
+    pt_log_warn("drain timeout: closing %ld remaining connections", atomic_load(&srv->connections));
     stop_workers(srv);
 }
 
@@ -105,11 +104,10 @@ static int bind_all(const struct pt_snapshot *snap, unsigned nworkers, int *fds)
     for (unsigned w = 0; w < nworkers; w++) {
         for (size_t i = 0; i < nl; i++) {
             const struct pt_listen_conf *l = &snap->server.listen[i];
-            int fd = pt_sock_listen((const struct sockaddr *)&l->addr, l->addrlen, true,
-                                    LISTEN_BACKLOG);
+            int fd =
+                pt_sock_listen((const struct sockaddr *)&l->addr, l->addrlen, true, LISTEN_BACKLOG);
             if (fd == -1) {
-                fprintf(stderr, "portico: cannot listen on %s: %s\n", l->address,
-                        strerror(errno));
+                fprintf(stderr, "portico: cannot listen on %s: %s\n", l->address, strerror(errno));
                 for (size_t k = 0; k < nl * nworkers; k++)
                     if (fds[k] != -1)
                         close(fds[k]);
@@ -182,8 +180,8 @@ int pt_server_run(struct pt_snapshot *snap, const char *config_path)
     }
     for (size_t i = 0; i < nl; i++)
         pt_log_info("listening on %s", snap->server.listen[i].address);
-    pt_log_info("portico %s started: %u worker%s, %zu route%s, %zu service%s", PT_VERSION,
-                nworkers, nworkers == 1 ? "" : "s", snap->nroutes, snap->nroutes == 1 ? "" : "s",
+    pt_log_info("portico %s started: %u worker%s, %zu route%s, %zu service%s", PT_VERSION, nworkers,
+                nworkers == 1 ? "" : "s", snap->nroutes, snap->nroutes == 1 ? "" : "s",
                 snap->nservices, snap->nservices == 1 ? "" : "s");
     pt_loop_run(&srv.loop);
     for (unsigned i = 0; i < nworkers; i++)

@@ -40,8 +40,7 @@ static void accept_cb(struct pt_loop *loop, struct pt_io *io, uint32_t events)
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
-                pt_log_ratelimited(PT_LOG_ERR, 1, "worker %u: accept: %s", w->id,
-                                   strerror(errno));
+                pt_log_ratelimited(PT_LOG_ERR, 1, "worker %u: accept: %s", w->id, strerror(errno));
             return;
         }
         if (w->nconns >= w->max_conns) {
