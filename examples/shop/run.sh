@@ -108,6 +108,9 @@ MSG
 # Run until a signal arrives or one of the processes dies.
 while :; do
     wait -n
+    # A Ctrl-C reaches the whole process group: the gateway may exit on it
+    # before this shell runs its trap.  Give the trap the first word.
+    sleep 0.5
     for pid in "${pids[@]}"; do
         kill -0 "$pid" 2>/dev/null || fail "a process (pid $pid) exited; stopping the rest"
     done

@@ -4,7 +4,7 @@ bodies both ways, Expect: 100-continue, HTTP/1.0 clients, HEAD."""
 import threading
 import time
 
-from harness import RawConn, Reply, assert_problem, build_request, chunked, one_route, raw, raw_reply
+from harness import RawConn, Reply, assert_problem, build_request, chunked, one_route, raw, raw_reply, request
 from harness.rawhttp import parse_responses
 
 
@@ -208,3 +208,43 @@ def test_204_and_304_have_no_body(gateway, backend):
         assert (a.status, a.body) == (204, b"")
         assert (b.status, b.body, b.header("ETag")) == (304, b"", '"v1"')
         assert not c.wait_closed(0.2)
+
+
+def test_slow_requests_do_not_block_each_other(gateway, backend):
+    """One worker, 20 requests whose backend takes 0.5 s each: they overlap."""
+    be = backend(handler=lambda req: Reply(200, req.target, delay=0.5))
+    gw = gateway(one_route(be), workers=1)
+    results = {}
+
+    def one(i):
+        results[i] = request(gw.port, "GET", "/par/%d" % i).body
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(15)
+    elapsed = time.monotonic() - t0
+    assert results == {i: b"/par/%d" % i for i in range(20)}
+    assert elapsed < 4.0, "20 overlapping 0.5 s requests took %.1fs: the worker blocks" % elapsed
+    assert be.max_active >= 10
+
+
+def test_several_workers(gateway, backend):
+    be = backend(handler=lambda req: Reply(200, req.target, delay=0.05))
+    gw = gateway(one_route(be), workers=2)
+    results = {}
+
+    def one(i):
+        with RawConn(gw.port) as c:
+            for j in range(5):
+                c.send(build_request("GET", "/w/%d/%d" % (i, j)))
+                results[(i, j)] = c.read_response().body
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert results == {(i, j): b"/w/%d/%d" % (i, j) for i in range(8) for j in range(5)}

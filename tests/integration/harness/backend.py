@@ -13,7 +13,6 @@ import asyncio
 import http.server
 import json
 import socket
-import socketserver
 import threading
 import time
 import traceback
