@@ -172,7 +172,7 @@ def test_413_chunked_body_over_limit(gateway, backend):
 def test_route_max_body_bytes_overrides_server(gateway, backend):
     be = backend()
     cfg = config({"svc": service(be)},
-                 [route("small", "/small/*", "svc", max_body_bytes="100"),
+                 [route("small", "/small/*", "svc", max_body_bytes=100),
                   route("big", "/big/*", "svc")],
                  server={"limits": {"max_body_bytes": "1k"}})
     gw = gateway(cfg)

@@ -1,13 +1,27 @@
 """A tiny YAML writer for test configurations.
 
-Block style for mappings and sequences, every string double-quoted with
-JSON escaping (a JSON string is a valid YAML double-quoted scalar), so the
-gateway's YAML loader is exercised the way users write files without any
-ambiguity (`on`, `yes`, `1.0`, `*`, `~ regex` all stay strings).
+Block style for mappings and sequences.  Simple strings (durations, sizes,
+names, plain paths, host:port) are written plain, as users write them;
+every other string is double-quoted with JSON escaping (a JSON string is a
+valid YAML double-quoted scalar), so `on`, `yes`, `"2"`, `/a/*` and
+`~ regex` stay strings.  Keys are plain when they are simple words.
 """
 
 import json
 import re
+
+
+_PLAIN_STR = re.compile(r"^[A-Za-z0-9_/.][A-Za-z0-9_./:@-]*$")
+_NUMBERISH = re.compile(r"^[-+]?[0-9][0-9_]*(\.[0-9]*)?([eE][-+]?[0-9]+)?$|^0[xob]|^[0-9][0-9:]*$")
+_RESERVED = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
+
+
+def _plain_ok(s):
+    """Strings a user would write unquoted (durations, sizes, names, plain
+    paths, host:port) are written plain; anything YAML could read as another
+    type or that has special characters is quoted."""
+    return (bool(_PLAIN_STR.match(s)) and not _NUMBERISH.match(s) and s.lower() not in _RESERVED
+            and not s.endswith(":") and "://" not in s)
 
 
 def _scalar(v):
@@ -20,7 +34,7 @@ def _scalar(v):
     if isinstance(v, (int, float)):
         return json.dumps(v)
     if isinstance(v, str):
-        return json.dumps(v)
+        return v if _plain_ok(v) else json.dumps(v)
     raise TypeError("cannot write %r as YAML" % (v,))
 
 
