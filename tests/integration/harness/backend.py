@@ -518,10 +518,18 @@ def raw_reply(data, delay=0.0, close=True, read_body=True):
         if delay:
             time.sleep(delay)
         peer.send(data)
-        if not close:
+        if close:
+            # A graceful close (FIN, never RST): stop sending, then wait
+            # briefly for the gateway to close its side.
+            peer.sock.shutdown(socket.SHUT_WR)
+            peer.sock.settimeout(2)
+        else:
             peer.sock.settimeout(30)
+        try:
             while peer.sock.recv(65536):
                 pass
+        except OSError:
+            pass
 
     return script
 
