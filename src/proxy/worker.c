@@ -17,6 +17,7 @@
 #include "core/buf.h"
 #include "core/compiler.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "config/snapshot.h"
 #include "proxy/h1_server.h"
 #include "proxy/proxy.h"
@@ -66,6 +67,10 @@ int pt_worker_init(struct pt_worker *w, struct pt_server *srv, unsigned id, cons
     w->up.loop = &w->loop;
     w->up.pool = &w->pool;
     w->up.worker_id = id;
+    w->metrics = pt_metrics_new();
+    if (w->metrics == NULL)
+        return PT_ERR_NOMEM;
+    w->up.metrics = w->metrics;
     w->snap = pt_snapshot_ref(srv->snap);
     unsigned nw = w->snap->server.workers ? w->snap->server.workers : 1;
     w->max_conns = w->snap->server.max_connections / nw;
@@ -197,4 +202,7 @@ void pt_worker_destroy(struct pt_worker *w)
         pt_snapshot_unref(w->snap);
     w->snap = NULL;
     pt_loop_destroy(&w->loop);
+    pt_metrics_free(w->metrics);
+    w->metrics = NULL;
+    w->up.metrics = NULL;
 }

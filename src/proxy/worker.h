@@ -14,6 +14,7 @@
 #include "upstream/call.h"
 #include "upstream/pool.h"
 
+struct pt_metrics;
 struct pt_server;
 struct pt_snapshot;
 struct pt_h1_conn;
@@ -34,6 +35,8 @@ struct pt_worker {
     struct pt_loop loop;
     struct pt_pool pool;
     struct pt_upstream_ctx up;
+    struct pt_metrics *metrics; /* written by this worker only; read by the admin API's scrapes
+                                   until pt_worker_destroy (core/metrics.h) */
     struct pt_snapshot *snap; /* new requests start on this one */
     struct pt_listener *listeners;
     size_t nlisteners;
