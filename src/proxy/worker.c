@@ -67,11 +67,11 @@ int pt_worker_init(struct pt_worker *w, struct pt_server *srv, unsigned id, cons
     w->up.loop = &w->loop;
     w->up.pool = &w->pool;
     w->up.worker_id = id;
-    w->metrics = pt_metrics_new();
+    w->snap = pt_snapshot_ref(srv->snap);
+    w->metrics = pt_metrics_new(); /* after snap: pt_worker_destroy cleans up from here on */
     if (w->metrics == NULL)
         return PT_ERR_NOMEM;
     w->up.metrics = w->metrics;
-    w->snap = pt_snapshot_ref(srv->snap);
     unsigned nw = w->snap->server.workers ? w->snap->server.workers : 1;
     w->max_conns = w->snap->server.max_connections / nw;
     if (w->max_conns == 0)
