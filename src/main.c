@@ -22,10 +22,18 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "admin/admin.h"
 #include "config/config.h"
 #include "proxy/server.h"
 
 enum { EXIT_OK = 0, EXIT_CONFIG = 1, EXIT_RUNTIME = 2 };
+
+/* The admin API lives on the main thread's loop, above the server (SPEC §6). */
+static const struct pt_server_hooks server_hooks = {
+    .started = pt_admin_start,
+    .config_changed = pt_admin_config_changed,
+    .stopping = pt_admin_stop,
+};
 
 static void usage(FILE *out)
 {
@@ -118,9 +126,7 @@ static struct pt_snapshot *load(const char *path, unsigned workers, bool print_w
 static int run_snapshot(struct pt_snapshot *snap, const char *path)
 {
     pt_log_level = snap->server.log_level;
-    int rc = pt_server_run(snap, path);
-    pt_snapshot_unref(snap);
-    return rc;
+    return pt_server_run(snap, path, &server_hooks); /* takes the snapshot over */
 }
 
 static int cmd_run(const struct options *o)

@@ -44,7 +44,8 @@ struct pt_exchange *pt_exchange_new(struct pt_worker *w)
     memset(ex, 0, sizeof(*ex));
     ex->arena = keep;
     ex->worker = w;
-    ex->snap = w->snap;
+    ex->hold = pt_worker_hold_snapshot(w);
+    ex->snap = ex->hold->snap;
     ex->request_id_header = PT_STR_LIT("X-Request-Id");
     pt_buf_init(&ex->req_body);
     pt_buf_init(&ex->resp_body);
@@ -91,6 +92,8 @@ void pt_exchange_free(struct pt_exchange *ex)
     pt_buf_free(&ex->req_body);
     pt_buf_free(&ex->resp_body);
     pt_arena_reset(&ex->arena);
+    pt_worker_release_snapshot(w, ex->hold);
+    ex->hold = NULL;
     if (w->nfree_exchanges >= MAX_FREE_EXCHANGES) {
         pt_arena_destroy(&ex->arena);
         free(ex);

@@ -23,6 +23,7 @@
 
 struct pt_worker;
 struct pt_snapshot;
+struct pt_snap_hold;
 struct pt_route;
 
 struct pt_exchange {
@@ -31,7 +32,8 @@ struct pt_exchange {
     struct pt_worker *worker;
     struct pt_arena arena; /* request-scoped memory */
     struct pt_request req;
-    struct pt_snapshot *snap;
+    struct pt_snapshot *snap;  /* the configuration this request runs on, start to end */
+    struct pt_snap_hold *hold; /* the worker's count of requests on it */
     const struct pt_route *route;
     struct pt_router_match match;
     struct pt_upcall up;

@@ -16,15 +16,24 @@
 struct pt_snapshot;
 struct pt_worker;
 struct pt_admin;
+struct pt_server;
 struct pt_metrics;
 
+/** What the layers above the server (admin API) hook into; main thread; any may be NULL. */
+struct pt_server_hooks {
+    int (*started)(struct pt_server *srv);         /* workers run; -1 = fail startup (exit 2) */
+    void (*config_changed)(struct pt_server *srv); /* a new snapshot was published */
+    void (*stopping)(struct pt_server *srv);       /* before the workers are joined */
+};
+
 struct pt_server {
+    const struct pt_server_hooks *hooks;
     struct pt_snapshot *snap; /* current configuration (main thread's reference) */
     const char *config_path;  /* NULL when the configuration did not come from a file */
     uint64_t version;         /* config_version: grows with each applied change */
     uint64_t applied_hash;    /* of the file content last applied (inotify dedup) */
     atomic_ulong reloads_ok, reloads_failed;
-    int *listen_fds;          /* nworkers x nlisten, as handed to the workers */
+    int *listen_fds; /* nworkers x nlisten, as handed to the workers */
     size_t nlisten;
     int inotify_fd;
     struct pt_io inotify_io;
@@ -47,7 +56,8 @@ struct pt_server {
  * process exit code: 0 after a clean drain, 2 on a runtime failure (e.g. a
  * port already in use), with a one-line reason on stderr.
  */
-int pt_server_run(struct pt_snapshot *snap, const char *config_path);
+int pt_server_run(struct pt_snapshot *snap, const char *config_path,
+                  const struct pt_server_hooks *hooks);
 
 /**
  * Reload the configuration file (SIGHUP, the file changed).  Every error is
