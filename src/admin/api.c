@@ -127,16 +127,29 @@ void pt_admin_problem(struct pt_admin_resp *resp, int status, const char *type, 
     send_problem(resp, status, j, id);
 }
 
+/*
+ * "FILE:LINE:COL: message" with FILE reduced to its last component: an
+ * answer never shows where the gateway's files live (SPEC §7).
+ */
+static json_t *diag_line(const struct pt_diag_entry *e)
+{
+    struct pt_diag_entry copy = *e;
+    const char *slash = e->file != NULL ? strrchr(e->file, '/') : NULL;
+    if (slash != NULL && slash[1] != '\0')
+        copy.file = (char *)slash + 1;
+    char *line = pt_diag_format(&copy);
+    json_t *j = line != NULL ? jstr(line, strlen(line)) : NULL;
+    free(line);
+    return j;
+}
+
 json_t *pt_admin_diag_errors(const struct pt_diag *d)
 {
     json_t *a = json_array();
     for (size_t i = 0; a != NULL && i < d->n; i++) {
         if (!d->entries[i].is_error)
             continue;
-        char *line = pt_diag_format(&d->entries[i]);
-        if (line != NULL)
-            json_array_append_new(a, jstr(line, strlen(line)));
-        free(line);
+        json_array_append_new(a, diag_line(&d->entries[i]));
     }
     if (a != NULL && d->ndropped > 0) {
         char more[64];
@@ -152,10 +165,7 @@ static json_t *diag_warnings(const struct pt_diag *d)
     for (size_t i = 0; a != NULL && i < d->n; i++) {
         if (d->entries[i].is_error)
             continue;
-        char *line = pt_diag_format(&d->entries[i]);
-        if (line != NULL)
-            json_array_append_new(a, jstr(line, strlen(line)));
-        free(line);
+        json_array_append_new(a, diag_line(&d->entries[i]));
     }
     return a;
 }

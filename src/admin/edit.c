@@ -289,16 +289,50 @@ static bool emit(yaml_emitter_t *e, yaml_event_t *ev, bool init_ok)
     return init_ok && yaml_emitter_emit(e, ev);
 }
 
-static bool emit_scalar(yaml_emitter_t *e, const struct pt_conf_node *n)
+/* [-+]?digits[.digits][e[-+]digits], or .inf/.nan forms: what a reader may take for a number. */
+static bool looks_numeric(struct pt_str v)
 {
+    size_t i = 0, digits = 0;
+    if (i < v.len && (v.ptr[i] == '-' || v.ptr[i] == '+'))
+        i++;
+    if (i < v.len && v.ptr[i] == '.' && i + 1 < v.len && (v.ptr[i + 1] < '0' || v.ptr[i + 1] > '9'))
+        return true; /* .inf, .nan */
+    while (i < v.len && ((v.ptr[i] >= '0' && v.ptr[i] <= '9') || v.ptr[i] == '.' ||
+                         v.ptr[i] == 'e' || v.ptr[i] == 'E' || v.ptr[i] == '_' ||
+                         ((v.ptr[i] == '-' || v.ptr[i] == '+') && i > 0 &&
+                          (v.ptr[i - 1] == 'e' || v.ptr[i - 1] == 'E')))) {
+        digits += v.ptr[i] >= '0' && v.ptr[i] <= '9';
+        i++;
+    }
+    return digits > 0 && i == v.len;
+}
+
+/*
+ * Can a quoted scalar be written plain and still read as the same string?
+ * Not when a reader would type it (null, booleans, numbers) or it spans
+ * lines; libyaml itself falls back to quotes when plain is not allowed
+ * (leading indicators, ": ", " #", ...).
+ */
+static bool plain_reads_same(const struct pt_conf_node *n)
+{
+    struct pt_str v = pt_str_make(n->scalar.raw, n->scalar.raw_len);
+    bool b;
+    return !null_word(n->scalar.raw) && pt_conf_parse_bool(v, &b) != 0 && !looks_numeric(v) &&
+           memchr(v.ptr, '\n', v.len) == NULL;
+}
+
+/* A scalar; keys are never typed, so they are plain whenever YAML allows it. */
+static bool emit_scalar(yaml_emitter_t *e, const struct pt_conf_node *n, bool key)
+{
+    bool plain = !n->scalar.quoted || key || plain_reads_same(n);
     yaml_scalar_style_t style = YAML_PLAIN_SCALAR_STYLE;
-    if (n->scalar.quoted)
+    if (!plain)
         style = memchr(n->scalar.raw, '\n', n->scalar.raw_len) != NULL
                     ? YAML_LITERAL_SCALAR_STYLE
                     : YAML_SINGLE_QUOTED_SCALAR_STYLE;
     yaml_event_t ev;
     int ok = yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)n->scalar.raw,
-                                          (int)n->scalar.raw_len, !n->scalar.quoted, 1, style);
+                                          (int)n->scalar.raw_len, plain, 1, style);
     return emit(e, &ev, ok != 0);
 }
 
@@ -312,7 +346,7 @@ static bool emit_node(yaml_emitter_t *e, const struct pt_conf_node *n)
     }
     switch (n->kind) {
     case PT_CONF_SCALAR:
-        return emit_scalar(e, n);
+        return emit_scalar(e, n, false);
     case PT_CONF_SEQ:
         if (!emit(e, &ev,
                   yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1,
@@ -328,7 +362,8 @@ static bool emit_node(yaml_emitter_t *e, const struct pt_conf_node *n)
                                                       YAML_BLOCK_MAPPING_STYLE) != 0))
             return false;
         for (size_t i = 0; i < n->map.n; i++)
-            if (!emit_scalar(e, n->map.pairs[i].key) || !emit_node(e, n->map.pairs[i].value))
+            if (!emit_scalar(e, n->map.pairs[i].key, true) ||
+                !emit_node(e, n->map.pairs[i].value))
                 return false;
         return emit(e, &ev, yaml_mapping_end_event_initialize(&ev) != 0);
     default:
