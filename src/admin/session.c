@@ -108,12 +108,24 @@ static int take_head(struct pt_admin_session *s, struct pt_buf *out, size_t n)
     return 0;
 }
 
-/* Decode what arrived of a chunked body.  1 complete, 0 more needed, or a rejection. */
+#define BODY_COMPLETE 2
+
+/* A view of b's bytes (pt_buf_head is not for a buffer that holds no memory). */
+static struct pt_str buf_view(const struct pt_buf *b)
+{
+    return b->data != NULL ? pt_buf_str(b) : PT_STR_LIT("");
+}
+
+/*
+ * Decode what arrived of a chunked body: BODY_COMPLETE, 0 (more needed), 1
+ * (rejected: the answer is in out) or PT_ERR_NOMEM.
+ */
 static int decode_chunked(struct pt_admin_session *s, struct pt_buf *out)
 {
     while (pt_buf_len(&s->in) > 0 && !s->chunked.done) {
         struct pt_str data;
-        ssize_t k = pt_chunked_decode(&s->chunked, pt_buf_head(&s->in), pt_buf_len(&s->in), &data);
+        struct pt_str in = buf_view(&s->in);
+        ssize_t k = pt_chunked_decode(&s->chunked, in.ptr, in.len, &data);
         if (k < 0)
             return reject(s, out, 400, "invalid chunked body");
         if (data.len > 0) {
@@ -126,7 +138,7 @@ static int decode_chunked(struct pt_admin_session *s, struct pt_buf *out)
         if (k == 0)
             break;
     }
-    return s->chunked.done ? 1 : 0;
+    return s->chunked.done ? BODY_COMPLETE : 0;
 }
 
 static void fill_req(const struct pt_admin_session *s, struct pt_admin_req *req)
@@ -152,7 +164,7 @@ int pt_admin_session_step(const struct pt_admin_api *api, struct pt_admin_sessio
         size_t len = pt_buf_len(&s->in);
         if (len == 0)
             return 0;
-        int n = pt_h1_parse_request(pt_buf_head(&s->in), len, s->parse_last, &s->pr, s->headers,
+        int n = pt_h1_parse_request(buf_view(&s->in).ptr, len, s->parse_last, &s->pr, s->headers,
                                     PT_ADMIN_MAX_HEADERS);
         if (n == PT_PARSE_PARTIAL) {
             if (len > PT_ADMIN_MAX_HEAD)
@@ -177,16 +189,16 @@ int pt_admin_session_step(const struct pt_admin_api *api, struct pt_admin_sessio
     switch (s->meta.body) {
     case PT_H1_BODY_CHUNKED: {
         int r = decode_chunked(s, out);
-        if (r != 1)
+        if (r != BODY_COMPLETE)
             return r == 0 && eof ? reject(s, out, 400, "incomplete request body") : r;
-        req.body = pt_buf_str(&s->body);
+        req.body = buf_view(&s->body);
         break;
     }
     case PT_H1_BODY_LENGTH:
         if (pt_buf_len(&s->in) < s->meta.content_length)
             return eof ? reject(s, out, 400, "incomplete request body") : 0;
         consume = (size_t)s->meta.content_length;
-        req.body = pt_str_make(pt_buf_head(&s->in), consume);
+        req.body = pt_str_make(buf_view(&s->in).ptr, consume);
         break;
     default:
         break;
