@@ -145,8 +145,7 @@ json_t *pt_admin_chain_json(const void *chain);
 /* ---- explain.c ---- */
 
 /** GET /routes/explain?... on snapshot s. */
-void pt_admin_explain(const struct pt_snapshot *s, struct pt_str query,
-                      struct pt_admin_resp *resp);
+void pt_admin_explain(const struct pt_snapshot *s, struct pt_str query, struct pt_admin_resp *resp);
 
 /**
  * Percent-decode a query component (+ is a space) into a new NUL-terminated

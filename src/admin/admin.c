@@ -291,8 +291,7 @@ static void accept_cb(struct pt_loop *loop, struct pt_io *io, uint32_t events)
     for (int i = 0; i < 16; i++) {
         int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd == -1) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-                errno != ECONNABORTED)
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
                 pt_log_ratelimited(PT_LOG_WARN, 1, "admin: accept: %s", strerror(errno));
             return;
         }
@@ -341,8 +340,8 @@ static int open_listener(struct pt_admin *a, const struct pt_admin_conf *conf)
     char *text = pt_strdup(conf->listen);
     if (text == NULL)
         return -1;
-    int fd = pt_sock_listen((const struct sockaddr *)&conf->addr, conf->addrlen, false,
-                            ADMIN_BACKLOG);
+    int fd =
+        pt_sock_listen((const struct sockaddr *)&conf->addr, conf->addrlen, false, ADMIN_BACKLOG);
     if (fd == -1) {
         int e = errno;
         free(text);
@@ -422,8 +421,8 @@ void pt_admin_config_changed(struct pt_server *srv)
     if (same_addr(a, conf))
         return;
     if (open_listener(a, conf) != 0) {
-        pt_log_err("admin API: cannot listen on %s: %s; still on %s", conf->listen,
-                   strerror(errno), a->addr_text != NULL ? a->addr_text : "nothing");
+        pt_log_err("admin API: cannot listen on %s: %s; still on %s", conf->listen, strerror(errno),
+                   a->addr_text != NULL ? a->addr_text : "nothing");
         return;
     }
     pt_log_info("admin API now listening on %s", conf->listen);

@@ -185,6 +185,14 @@ static void not_found(struct pt_admin_resp *resp, const char *what, const char *
     pt_admin_problem(resp, 404, NULL, detail, NULL);
 }
 
+static void not_found_path(struct pt_admin_resp *resp, struct pt_str path)
+{
+    char detail[300];
+    snprintf(detail, sizeof(detail), "no admin endpoint %.*s (see docs/admin-api.md)",
+             (int)(path.len > 200 ? 200 : path.len), path.ptr);
+    pt_admin_problem(resp, 404, NULL, detail, NULL);
+}
+
 /* ---- authorisation ---- */
 
 /* Compare digests so that neither the content nor the length of the token leaks through timing. */
@@ -307,10 +315,13 @@ static bool apply(const struct pt_admin_api *api, const char *text, size_t len, 
     if (rc != 0) {
         char detail[128];
         if (rc == -1)
-            snprintf(detail, sizeof(detail), "the configuration is invalid (%zu error%s); nothing "
-                     "was changed", d.nerrors, d.nerrors == 1 ? "" : "s");
+            snprintf(detail, sizeof(detail),
+                     "the configuration is invalid (%zu error%s); nothing "
+                     "was changed",
+                     d.nerrors, d.nerrors == 1 ? "" : "s");
         else
-            snprintf(detail, sizeof(detail), "the configuration is valid but could not be "
+            snprintf(detail, sizeof(detail),
+                     "the configuration is valid but could not be "
                      "applied");
         pt_admin_problem(resp, rc == -1 ? fail_status : 500,
                          rc == -1 ? "invalid-config" : "apply-failed", detail,
@@ -363,8 +374,8 @@ static json_t *object_json(const struct pt_snapshot *s, enum pt_admin_kind k, lo
 }
 
 /* The effective name of object i (routes: route-N when unnamed). */
-static const char *object_name(const struct pt_snapshot *s, enum pt_admin_kind k, long i,
-                               char *buf, size_t size)
+static const char *object_name(const struct pt_snapshot *s, enum pt_admin_kind k, long i, char *buf,
+                               size_t size)
 {
     if (k == PT_ADMIN_ROUTES && (size_t)i < s->nroutes)
         return s->routes[i]->name;
@@ -433,8 +444,8 @@ static bool body_name_matches(const struct pt_conf_node *body, const char *name,
     if (n->kind == PT_CONF_SCALAR && strcmp(n->scalar.raw, name) == 0)
         return true;
     char detail[256];
-    snprintf(detail, sizeof(detail), "the body's name does not match the name in the path (\"%.100s\")",
-             name);
+    snprintf(detail, sizeof(detail),
+             "the body's name does not match the name in the path (\"%.100s\")", name);
     pt_admin_problem(resp, 400, "name-mismatch", detail, NULL);
     return false;
 }
@@ -455,15 +466,15 @@ static void put_object(const struct pt_admin_api *api, const struct pt_snapshot 
     }
     if (body == NULL || body->kind != PT_CONF_MAP) {
         char detail[128];
-        snprintf(detail, sizeof(detail), "the body must be a %s: a map (JSON object)",
-                 kind_one[k]);
+        snprintf(detail, sizeof(detail), "the body must be a %s: a map (JSON object)", kind_one[k]);
         pt_admin_problem(resp, 400, "invalid-body", detail, NULL);
         goto out;
     }
     if (k != PT_ADMIN_SERVICES) {
         if (!body_name_matches(body, name, resp))
             goto out;
-        if (pt_conf_map_get(body, "name") == NULL && (body = pt_admin_with_name(&a, body, name)) == NULL) {
+        if (pt_conf_map_get(body, "name") == NULL &&
+            (body = pt_admin_with_name(&a, body, name)) == NULL) {
             pt_admin_problem(resp, 500, NULL, "out of memory", NULL);
             goto out;
         }
@@ -521,9 +532,9 @@ static void delete_object(const struct pt_admin_api *api, const struct pt_snapsh
             n += (size_t)snprintf(detail + n, sizeof(detail) - n, "%s",
                                   json_array_size(users) > 1 ? "s" : "");
             for (size_t r = 0; r < json_array_size(users) && n < sizeof(detail) - 110; r++)
-                n += (size_t)snprintf(detail + n, sizeof(detail) - n, "%s \"%.100s\"",
-                                      r > 0 ? "," : "",
-                                      json_string_value(json_array_get(users, r)));
+                n +=
+                    (size_t)snprintf(detail + n, sizeof(detail) - n, "%s \"%.100s\"",
+                                     r > 0 ? "," : "", json_string_value(json_array_get(users, r)));
             char id[PT_REQID_GEN_LEN];
             json_t *j = problem_object(409, "in-use", detail, id);
             json_object_set_new(j, "routes", users);
@@ -552,10 +563,12 @@ static void get_health(const struct pt_snapshot *s, const char *name, struct pt_
     json_t *targets = json_array();
     for (size_t i = 0; i < svc->ntargets; i++) {
         json_t *t = json_object();
-        json_object_set_new(t, "address", jstr(svc->targets[i].address, strlen(svc->targets[i].address)));
+        json_object_set_new(t, "address",
+                            jstr(svc->targets[i].address, strlen(svc->targets[i].address)));
         json_object_set_new(t, "state", json_string("healthy"));
-        json_object_set_new(t, "reason", json_string("no health checks run: every target is "
-                                                     "eligible"));
+        json_object_set_new(t, "reason",
+                            json_string("no health checks run: every target is "
+                                        "eligible"));
         json_object_set_new(t, "since", json_null());
         json_array_append_new(targets, t);
     }
@@ -657,10 +670,7 @@ static void route_request(const struct pt_admin_api *api, const struct pt_snapsh
         else
             method_not_allowed(resp, "GET, HEAD");
     } else {
-        char detail[300];
-        snprintf(detail, sizeof(detail), "no admin endpoint %.200s",
-                 nseg < 0 ? "at this path" : "here");
-        pt_admin_problem(resp, 404, NULL, "no such admin endpoint", NULL);
+        not_found_path(resp, req->path);
     }
 }
 
@@ -681,7 +691,7 @@ void pt_admin_dispatch(const struct pt_admin_api *api, const struct pt_admin_req
     } else if (nseg == 0) {
         method_not_allowed(resp, "GET, HEAD");
     } else if (nseg < 0) {
-        pt_admin_problem(resp, 404, NULL, "no such admin endpoint", NULL);
+        not_found_path(resp, req->path);
     } else {
         route_request(api, s, req, seg, nseg, resp);
     }

@@ -212,8 +212,7 @@ struct pt_conf_node *pt_admin_edit(struct pt_arena *a, const struct pt_conf_node
     struct pt_conf_node *ns = edit_section(a, sec, k, index, name, value, file);
     struct pt_conf_node *out = new_node(a, PT_CONF_MAP, file);
     size_t n = root != NULL ? root->map.n : 0;
-    struct pt_conf_pair *pairs =
-        out != NULL ? pt_arena_calloc(a, (n + 1) * sizeof(*pairs)) : NULL;
+    struct pt_conf_pair *pairs = out != NULL ? pt_arena_calloc(a, (n + 1) * sizeof(*pairs)) : NULL;
     if (ns == NULL || pairs == NULL)
         return NULL;
     bool found = false;
@@ -362,8 +361,7 @@ static bool emit_node(yaml_emitter_t *e, const struct pt_conf_node *n)
                                                       YAML_BLOCK_MAPPING_STYLE) != 0))
             return false;
         for (size_t i = 0; i < n->map.n; i++)
-            if (!emit_scalar(e, n->map.pairs[i].key, true) ||
-                !emit_node(e, n->map.pairs[i].value))
+            if (!emit_scalar(e, n->map.pairs[i].key, true) || !emit_node(e, n->map.pairs[i].value))
                 return false;
         return emit(e, &ev, yaml_mapping_end_event_initialize(&ev) != 0);
     default:

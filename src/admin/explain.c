@@ -124,8 +124,10 @@ static int parse_params(struct pt_str q, struct params *p, char *why, size_t why
             p->hvalue[p->nheaders++] = pt_str_make(val, vlen);
             continue;
         }
-        snprintf(why, whylen, "unknown parameter \"%.60s\" (expected method, host, path, "
-                              "header.NAME)", key);
+        snprintf(why, whylen,
+                 "unknown parameter \"%.60s\" (expected method, host, path, "
+                 "header.NAME)",
+                 key);
         free(key);
         free(val);
         return -1;
@@ -162,8 +164,8 @@ static json_t *captures_json(const struct pt_router_match *m)
     json_t *c = json_object();
     for (size_t i = 0; i < m->ncaptures; i++) {
         char name[128];
-        size_t n = m->captures[i].name.len < sizeof(name) - 1 ? m->captures[i].name.len
-                                                              : sizeof(name) - 1;
+        size_t n =
+            m->captures[i].name.len < sizeof(name) - 1 ? m->captures[i].name.len : sizeof(name) - 1;
         memcpy(name, m->captures[i].name.ptr, n);
         name[n] = '\0';
         json_t *v = json_stringn(m->captures[i].value.ptr, m->captures[i].value.len);
@@ -192,13 +194,14 @@ static json_t *verdicts_json(const struct pt_snapshot *s, const struct pt_router
         json_t *o = json_object();
         json_object_set_new(o, "route", json_string(r != NULL ? r->name : "?"));
         json_object_set_new(o, "verdict", json_string(pt_router_verdict_name(e[i].verdict)));
-        json_object_set_new(o, "detail", e[i].detail != NULL ? json_string(e[i].detail)
-                                                             : json_null());
+        json_object_set_new(o, "detail",
+                            e[i].detail != NULL ? json_string(e[i].detail) : json_null());
         const struct pt_conf_node *rn = pt_admin_object(s, PT_ADMIN_ROUTES, (long)e[i].route);
         const struct pt_conf_node *paths = pt_conf_map_get(pt_conf_map_get(rn, "match"), "paths");
         if (e[i].path >= 0 && paths != NULL && paths->kind == PT_CONF_SEQ &&
             (size_t)e[i].path < paths->seq.n && paths->seq.items[e[i].path]->kind == PT_CONF_SCALAR)
-            json_object_set_new(o, "pattern", json_string(paths->seq.items[e[i].path]->scalar.value));
+            json_object_set_new(o, "pattern",
+                                json_string(paths->seq.items[e[i].path]->scalar.value));
         json_array_append_new(a, o);
     }
     return a;
@@ -245,8 +248,7 @@ static bool valid_token(const char *s)
     return true;
 }
 
-void pt_admin_explain(const struct pt_snapshot *s, struct pt_str query,
-                      struct pt_admin_resp *resp)
+void pt_admin_explain(const struct pt_snapshot *s, struct pt_str query, struct pt_admin_resp *resp)
 {
     struct params p = {0};
     char why[160];
@@ -302,9 +304,9 @@ void pt_admin_explain(const struct pt_snapshot *s, struct pt_str query,
     json_object_set_new(j, "request", request_json(&p, rr.method, host, path));
     json_object_set_new(j, "status", json_integer(m.status));
     json_object_set_new(j, "route", won != NULL ? json_string(won->name) : json_null());
-    json_object_set_new(j, "service", won != NULL && won->service != NULL
-                                          ? json_string(won->service->name)
-                                          : json_null());
+    json_object_set_new(j, "service",
+                        won != NULL && won->service != NULL ? json_string(won->service->name)
+                                                            : json_null());
     json_object_set_new(j, "captures", captures_json(&m));
     if (m.status == 405)
         json_object_set_new(j, "allow", allow_json(&m));

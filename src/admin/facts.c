@@ -26,8 +26,8 @@ json_t *pt_admin_chain_json(const void *chain_)
         const struct pt_plugin_instance *in = &chain->items[i];
         json_t *p = json_object();
         json_object_set_new(p, "name", json_string(in->ops->name));
-        json_object_set_new(p, "scope", json_string((unsigned)in->scope < 3 ? scope_names[in->scope]
-                                                                              : "?"));
+        json_object_set_new(p, "scope",
+                            json_string((unsigned)in->scope < 3 ? scope_names[in->scope] : "?"));
         json_object_set_new(p, "order", json_integer(in->ops->order));
         json_array_append_new(a, p);
     }
@@ -56,12 +56,12 @@ json_t *pt_admin_route_facts(const struct pt_snapshot *s, size_t index)
     const struct pt_route *r = s->routes[index];
     json_t *j = json_object();
     json_object_set_new(j, "index", json_integer((json_int_t)index));
-    json_object_set_new(j, "service", r->service != NULL ? json_string(r->service->name)
-                                                         : json_null());
+    json_object_set_new(j, "service",
+                        r->service != NULL ? json_string(r->service->name) : json_null());
     json_object_set_new(j, "strip_prefix",
-                        r->strip_prefix.len > 0 ? json_stringn(r->strip_prefix.ptr,
-                                                               r->strip_prefix.len)
-                                                : json_null());
+                        r->strip_prefix.len > 0
+                            ? json_stringn(r->strip_prefix.ptr, r->strip_prefix.len)
+                            : json_null());
     json_object_set_new(j, "rewrite", rewrite_json(r));
     json_object_set_new(j, "preserve_host", json_boolean(r->preserve_host));
     json_object_set_new(j, "max_body_bytes",
@@ -119,12 +119,12 @@ json_t *pt_admin_service_facts(const struct pt_snapshot *s, size_t index)
     const struct pt_service *svc = s->services[index];
     json_t *j = json_object();
     json_object_set_new(j, "index", json_integer((json_int_t)index));
-    json_object_set_new(j, "protocol", json_string((unsigned)svc->protocol < PT_PROTO_COUNT
-                                                       ? proto_names[svc->protocol]
-                                                       : "?"));
-    json_object_set_new(j, "balance", json_string((unsigned)svc->balance < PT_BALANCE_COUNT
-                                                      ? balance_names[svc->balance]
-                                                      : "?"));
+    json_object_set_new(
+        j, "protocol",
+        json_string((unsigned)svc->protocol < PT_PROTO_COUNT ? proto_names[svc->protocol] : "?"));
+    json_object_set_new(
+        j, "balance",
+        json_string((unsigned)svc->balance < PT_BALANCE_COUNT ? balance_names[svc->balance] : "?"));
     if (svc->balance == PT_BALANCE_HASH) {
         char on[160];
         snprintf(on, sizeof(on), "%s%s%.128s",

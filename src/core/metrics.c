@@ -48,8 +48,8 @@
 /* Upper bounds of the duration buckets, in microseconds, and as rendered. */
 #define NBUCKETS 13
 static const uint64_t bucket_us[NBUCKETS] = {
-    1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 2500000, 5000000,
-    10000000,
+    1000,   2500,   5000,    10000,   25000,   50000,    100000,
+    250000, 500000, 1000000, 2500000, 5000000, 10000000,
 };
 static const char *const bucket_le[NBUCKETS] = {
     "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
@@ -66,7 +66,7 @@ struct series {
     struct series *next; /* publication list; immutable once published */
     uint64_t hash;
     int status;
-    struct pt_str labels[NLABELS]; /* copies, in text[] */
+    struct pt_str labels[NLABELS];          /* copies, in text[] */
     _Atomic uint64_t buckets[NBUCKETS + 1]; /* the last: above every bound */
     _Atomic uint64_t sum_us;
     _Atomic uint64_t bytes_in, bytes_out;
@@ -255,8 +255,8 @@ static inline int clamp_status(int status)
 }
 
 void pt_metrics_request(struct pt_metrics *m, struct pt_str route, struct pt_str service,
-                        struct pt_str consumer, int status, uint64_t duration_us,
-                        uint64_t bytes_in, uint64_t bytes_out)
+                        struct pt_str consumer, int status, uint64_t duration_us, uint64_t bytes_in,
+                        uint64_t bytes_out)
 {
     if (m == NULL)
         return;
@@ -426,7 +426,10 @@ static void put_value(struct out *o, struct pt_str v)
 {
     size_t run = 0;
     for (size_t i = 0; i < v.len; i++) {
-        const char *esc = v.ptr[i] == '\\' ? "\\\\" : v.ptr[i] == '"' ? "\\\"" : v.ptr[i] == '\n' ? "\\n" : NULL;
+        const char *esc = v.ptr[i] == '\\'   ? "\\\\"
+                          : v.ptr[i] == '"'  ? "\\\""
+                          : v.ptr[i] == '\n' ? "\\n"
+                                             : NULL;
         if (esc == NULL)
             continue;
         put(o, v.ptr + run, i - run);
@@ -546,7 +549,8 @@ static void render_process(struct out *o, const struct pt_metrics_process *p, ui
          (unsigned long long)(p != NULL ? p->reloads_failed : 0));
     header(o, "portico_config_version", "gauge",
            "Version of the configuration in use (grows with each applied change).");
-    putf(o, "portico_config_version %llu\n", (unsigned long long)(p != NULL ? p->config_version : 0));
+    putf(o, "portico_config_version %llu\n",
+         (unsigned long long)(p != NULL ? p->config_version : 0));
     header(o, "portico_uptime_seconds", "gauge", "Seconds since the gateway started.");
     putf(o, "portico_uptime_seconds %.3f\n", p != NULL ? p->uptime_s : 0.0);
     header(o, "portico_metrics_series_dropped_total", "counter",
@@ -568,7 +572,8 @@ int pt_metrics_render(struct pt_metrics *const *workers, size_t n,
         o.err = PT_ERR_NOMEM;
         goto out;
     }
-    header(&o, "portico_requests_total", "counter", "Client requests answered, by route and status.");
+    header(&o, "portico_requests_total", "counter",
+           "Client requests answered, by route and status.");
     render_counts(&o, &req, "portico_requests_total", req_names, 3);
     header(&o, "portico_request_duration_seconds", "histogram",
            "Time from the request head to the end of the response, by route.");

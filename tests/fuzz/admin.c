@@ -43,7 +43,8 @@ static const char base_config[] =
     "    match: {paths: [\"/api/users/{id}\"], headers: {X-Api-Version: \"2\"}}\n"
     "    service: users\n"
     "  - name: orders\n"
-    "    match: {paths: [\"/orders/{rest*}\", \"~ ^/o/(?<n>[0-9]+)$\"], hosts: [\"*.example.com\"]}\n"
+    "    match: {paths: [\"/orders/{rest*}\", \"~ ^/o/(?<n>[0-9]+)$\"], hosts: "
+    "[\"*.example.com\"]}\n"
     "    service: orders\n"
     "    strip_prefix: /orders\n"
     "  - match: {paths: [\"/api/users\"]}\n"
@@ -75,7 +76,8 @@ static void fake_status(void *ctx, struct pt_admin_status *st)
 static int fake_apply(void *ctx, const char *text, size_t len, struct pt_diag *d)
 {
     (void)ctx;
-    struct pt_snapshot *s = pt_config_load_buffer_opts("portico.yaml", "/fuzz", text, len, &opts, d);
+    struct pt_snapshot *s =
+        pt_config_load_buffer_opts("portico.yaml", "/fuzz", text, len, &opts, d);
     if (s == NULL)
         return -1;
     pt_snapshot_unref(current);
@@ -106,8 +108,8 @@ static void setup(void)
     pt_diag_free(&d);
     workers[0] = pt_metrics_new();
     workers[1] = pt_metrics_new();
-    pt_metrics_request(workers[0], PT_STR_LIT("users"), PT_STR_LIT("users"), PT_STR_NULL, 200,
-                       1500, 100, 200);
+    pt_metrics_request(workers[0], PT_STR_LIT("users"), PT_STR_LIT("users"), PT_STR_NULL, 200, 1500,
+                       100, 200);
     pt_metrics_request(workers[1], PT_STR_NULL, PT_STR_NULL, PT_STR_NULL, 404, 10, 50, 60);
     pt_metrics_upstream(workers[1], PT_STR_LIT("users"), PT_STR_LIT("127.0.0.1:9001"), 0, 700);
 }

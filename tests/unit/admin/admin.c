@@ -64,17 +64,20 @@ static void round_trip(const char *text, const char *what)
 static void test_round_trips(void)
 {
     round_trip("a: 1\nb: [x, 'y', \"z\"]\nc: {d: e}\n", "simple");
-    round_trip("s: [\"yes\", \"true\", \"123\", \"1.5\", \"\", \"~\", \"null\", \"1e3\", \".inf\"]\n"
-               "p: [yes, true, 123, 1.5, ~, null, 1e3]\n",
-               "quoted lookalikes stay strings, plain ones stay typed");
+    round_trip(
+        "s: [\"yes\", \"true\", \"123\", \"1.5\", \"\", \"~\", \"null\", \"1e3\", \".inf\"]\n"
+        "p: [yes, true, 123, 1.5, ~, null, 1e3]\n",
+        "quoted lookalikes stay strings, plain ones stay typed");
     round_trip("e:\nf: ''\ng: []\nh: {}\n", "nulls and empties");
-    round_trip("r: [\"~ ^/a/(?<id>[0-9]+)$\", \"a: b\", \"#x\", \"x #y\", \"- x\", \"[x]\", \"{x}\", "
-               "\"@x\", \"`x\", \"  lead\", \"trail  \", \"tab\\there\", \"ctl\\x01\", \"h\\u00e9llo\", "
-               "\"it's\", \"q\\\"q\"]\n",
-               "awkward strings");
+    round_trip(
+        "r: [\"~ ^/a/(?<id>[0-9]+)$\", \"a: b\", \"#x\", \"x #y\", \"- x\", \"[x]\", \"{x}\", "
+        "\"@x\", \"`x\", \"  lead\", \"trail  \", \"tab\\there\", \"ctl\\x01\", \"h\\u00e9llo\", "
+        "\"it's\", \"q\\\"q\"]\n",
+        "awkward strings");
     round_trip("env: ${X}\nq: \"${X}\"\nd: ${Y:-a b}\nlit: \"$${X}\"\nport: \"127.0.0.1:${X}\"\n",
                "${NAME} references");
-    round_trip("block: |\n  line one\n  line two\nfolded: >\n  a\n  b\nkeep: |+\n  x\n\n", "block scalars");
+    round_trip("block: |\n  line one\n  line two\nfolded: >\n  a\n  b\nkeep: |+\n  x\n\n",
+               "block scalars");
     round_trip("base: &b {x: 1, y: [2, 3]}\nuse: *b\n", "aliases are written out");
     round_trip("\"quoted key\": 1\n\"123\": 2\n? complex key\n: 3\n", "keys");
     round_trip("- 1\n- - 2\n  - {a: [3]}\n", "a list at the top");
@@ -89,18 +92,20 @@ static struct pt_snapshot *load(const char *text)
     struct pt_diag d;
     pt_diag_init(&d);
     struct pt_config_options opts = {.workers_override = 1};
-    struct pt_snapshot *s = pt_config_load_buffer_opts("t.yaml", "/tmp", text, strlen(text), &opts, &d);
+    struct pt_snapshot *s =
+        pt_config_load_buffer_opts("t.yaml", "/tmp", text, strlen(text), &opts, &d);
     if (s == NULL)
         pt_diag_print(&d, stdout);
     pt_diag_free(&d);
     return s;
 }
 
-static const char cfg[] = "server: {listen: [\"127.0.0.1:1\"]}\n"
-                          "services:\n  a: {targets: [\"127.0.0.1:2\"]}\n  b: {targets: [\"127.0.0.1:3\"]}\n"
-                          "routes:\n"
-                          "  - {name: one, match: {paths: [/one]}, service: a}\n"
-                          "  - {match: {paths: [/two]}, service: b}\n";
+static const char cfg[] =
+    "server: {listen: [\"127.0.0.1:1\"]}\n"
+    "services:\n  a: {targets: [\"127.0.0.1:2\"]}\n  b: {targets: [\"127.0.0.1:3\"]}\n"
+    "routes:\n"
+    "  - {name: one, match: {paths: [/one]}, service: a}\n"
+    "  - {match: {paths: [/two]}, service: b}\n";
 
 static void test_edits(void)
 {
@@ -117,7 +122,8 @@ static void test_edits(void)
     struct pt_diag d;
     pt_diag_init(&d);
     struct pt_conf_node *body;
-    ok(pt_admin_parse_body(&a, PT_STR_LIT("{match: {paths: [/three]}, service: a}"), &d, &body) == 0,
+    ok(pt_admin_parse_body(&a, PT_STR_LIT("{match: {paths: [/three]}, service: a}"), &d, &body) ==
+           0,
        "a body parses");
     struct pt_conf_node *named = pt_admin_with_name(&a, body, "three");
     struct pt_conf_node *root = pt_admin_edit(&a, s->tree, PT_ADMIN_ROUTES, -1, "three", named);
@@ -178,8 +184,8 @@ static int h_apply(void *ctx, const char *text, size_t len, struct pt_diag *d)
 {
     (void)ctx;
     struct pt_config_options opts = {.workers_override = 1};
-    struct pt_snapshot *s = pt_config_load_buffer_opts("/secret/dir/portico.yaml", "/tmp", text, len,
-                                                       &opts, d);
+    struct pt_snapshot *s =
+        pt_config_load_buffer_opts("/secret/dir/portico.yaml", "/tmp", text, len, &opts, d);
     if (s == NULL)
         return -1;
     pt_snapshot_unref(cur);
@@ -247,9 +253,10 @@ static void test_session(void)
        "PUT with a body split in pieces creates (201)");
     free(out);
     ok(cur->nroutes == 3, "and it was applied");
-    static const char chunked[] = "PUT /routes/new HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                  "10\r\n{\"match\":{\"paths\r\n"
-                                  "18\r\n\":[\"/m\"]},\"service\":\"a\"}\r\n0\r\n\r\n";
+    static const char chunked[] =
+        "PUT /routes/new HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "10\r\n{\"match\":{\"paths\r\n"
+        "18\r\n\":[\"/m\"]},\"service\":\"a\"}\r\n0\r\n\r\n";
     out = converse(chunked, sizeof(chunked) - 1, 3, &n);
     ok(n == 1 && strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0, "chunked PUT replaces (200)");
     free(out);
@@ -260,13 +267,15 @@ static void test_session(void)
            strstr(out, "portico.yaml:1:") != NULL && strstr(out, "/secret/dir") == NULL,
        "an invalid configuration: 400 with FILE:LINE:COL errors, no directory");
     free(out);
-    static const char big[] = "PUT /config HTTP/1.1\r\nHost: a\r\nContent-Length: 999999999\r\n\r\n";
+    static const char big[] =
+        "PUT /config HTTP/1.1\r\nHost: a\r\nContent-Length: 999999999\r\n\r\n";
     out = converse(big, sizeof(big) - 1, 1000, &n);
     ok(n == 1 && strncmp(out, "HTTP/1.1 413 ", 13) == 0 && strstr(out, "Connection: close") != NULL,
        "a declared body over 16 MiB: 413 and close");
     free(out);
-    static const char badchunk[] = "PUT /config HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                   "zz\r\n";
+    static const char badchunk[] =
+        "PUT /config HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "zz\r\n";
     out = converse(badchunk, sizeof(badchunk) - 1, 1000, &n);
     ok(n == 1 && strncmp(out, "HTTP/1.1 400 ", 13) == 0, "a bad chunk size: 400");
     free(out);

@@ -119,7 +119,8 @@ static void test_exact(void)
 
     const char *h = "portico_request_duration_seconds";
     char key[256];
-#define BUCKET(le) (snprintf(key, sizeof(key), "%s_bucket{route=\"users\",service=\"svc\",le=\"%s\"}", h, le), key)
+#define BUCKET(le)                                                                                 \
+    (snprintf(key, sizeof(key), "%s_bucket{route=\"users\",service=\"svc\",le=\"%s\"}", h, le), key)
     is_str(value(t, BUCKET("0.001")), "3", "le=0.001: 500us, 500us, 1000us (bounds inclusive)");
     is_str(value(t, BUCKET("0.0025")), "4", "le=0.0025 adds 2500us");
     is_str(value(t, BUCKET("0.005")), "5", "le=0.005 adds 3ms");
@@ -196,13 +197,16 @@ static void test_escaping_and_limits(void)
     memset(longname, 'x', sizeof(longname));
     pt_metrics_upstream(m, pt_str_make(longname, sizeof(longname)), S("t"), 200, 1);
     char *t = render(&m, 1, NULL);
-    is_str(value(t, "portico_requests_total{route=\"a\\\"b\\\\c\\nd\",service=\"s\",consumer=\"x\\\"y\","
-                    "status=\"200\"}"),
-           "1", "label values escape \\ \" and newline");
+    is_str(
+        value(t,
+              "portico_requests_total{route=\"a\\\"b\\\\c\\nd\",service=\"s\",consumer=\"x\\\"y\","
+              "status=\"200\"}"),
+        "1", "label values escape \\ \" and newline");
     is_str(value(t, "portico_requests_total{route=\"r\",service=\"s\",status=\"0\"}"), "2",
            "statuses outside 0-999 count as 0");
     char want[1200];
-    snprintf(want, sizeof(want), "portico_upstream_requests_total{service=\"%.1024s\",target=\"t\",status=\"200\"}",
+    snprintf(want, sizeof(want),
+             "portico_upstream_requests_total{service=\"%.1024s\",target=\"t\",status=\"200\"}",
              longname);
     is_str(value(t, want), "1", "label values are cut at 1024 bytes");
     free(t);
@@ -241,7 +245,8 @@ static void test_many_series(void)
     for (int round = 0; round < 2; round++)
         for (int i = 0; i < 2000; i++) {
             int n = snprintf(name, sizeof(name), "route-%d", i);
-            pt_metrics_request(m, pt_str_make(name, (size_t)n), S("s"), S(""), 200 + i % 3, 1, 0, 0);
+            pt_metrics_request(m, pt_str_make(name, (size_t)n), S("s"), S(""), 200 + i % 3, 1, 0,
+                               0);
         }
     char *t = render(&m, 1, NULL);
     is_int(lines_with(t, "portico_requests_total{"), 2000, "2000 series");
@@ -332,8 +337,7 @@ static void test_threads(void)
            "200000", "every upstream failure of both threads");
     is_str(value(t, "portico_requests_total{route=\"r7\",service=\"s\",status=\"200\"}"), "8000",
            "one route's requests of both threads");
-    is_str(value(t, "portico_bytes_sent_total{route=\"r7\",service=\"s\"}"), "16000",
-           "its bytes");
+    is_str(value(t, "portico_bytes_sent_total{route=\"r7\",service=\"s\"}"), "16000", "its bytes");
     is_int(lines_with(t, "portico_requests_total{"), 50, "50 series after the merge");
     free(t);
     pt_metrics_free(w[0]);
