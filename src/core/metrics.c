@@ -145,21 +145,37 @@ static inline struct pt_str clip(struct pt_str s)
     return s;
 }
 
-/* FNV-1a over the labels (each followed by a separator) and the status. */
+/* A word-at-a-time hash of the labels (lengths included) and the status. */
+static inline uint64_t mix(uint64_t h, uint64_t v)
+{
+    h ^= v;
+    h *= 0x9e3779b97f4a7c15ull;
+    return h ^ (h >> 32);
+}
+
 static uint64_t hash_labels(const struct pt_str *l, int status)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t h = (uint64_t)(unsigned)status;
     for (int k = 0; k < NLABELS; k++) {
-        for (size_t i = 0; i < l[k].len; i++) {
-            h ^= (unsigned char)l[k].ptr[i];
-            h *= 0x100000001b3ull;
+        const char *p = l[k].ptr;
+        size_t n = l[k].len;
+        h = mix(h, n);
+        for (; n >= 8; n -= 8, p += 8) {
+            uint64_t w;
+            memcpy(&w, p, 8);
+            h = mix(h, w);
         }
-        h ^= 0xff;
-        h *= 0x100000001b3ull;
+        if (n >= 4) { /* the tail as two overlapping 4-byte loads (no memcpy call) */
+            uint32_t a, b;
+            memcpy(&a, p, 4);
+            memcpy(&b, p + n - 4, 4);
+            h = mix(h, (uint64_t)a << 32 | b);
+        } else if (n > 0) {
+            h = mix(h, (uint64_t)(unsigned char)p[0] << 16 |
+                           (uint64_t)(unsigned char)p[n >> 1] << 8 | (unsigned char)p[n - 1]);
+        }
     }
-    h ^= (uint64_t)(unsigned)status;
-    h *= 0x100000001b3ull;
-    return h ^ (h >> 29);
+    return h;
 }
 
 static bool same(const struct series *s, uint64_t h, const struct pt_str *l, int status)
