@@ -178,10 +178,32 @@ static uint64_t hash_labels(const struct pt_str *l, int status)
     return h;
 }
 
+/* Equal label values; short ones (names, addresses) without a memcmp call. */
+static inline bool eq(struct pt_str a, struct pt_str b)
+{
+    if (a.len != b.len)
+        return false;
+    size_t n = a.len;
+    if (n > 16)
+        return memcmp(a.ptr, b.ptr, n) == 0;
+    if (n >= 8) { /* two overlapping 8-byte words cover 8..16 bytes */
+        uint64_t x0, x1, y0, y1;
+        memcpy(&x0, a.ptr, 8);
+        memcpy(&y0, b.ptr, 8);
+        memcpy(&x1, a.ptr + n - 8, 8);
+        memcpy(&y1, b.ptr + n - 8, 8);
+        return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (a.ptr[i] != b.ptr[i])
+            return false;
+    return true;
+}
+
 static bool same(const struct series *s, uint64_t h, const struct pt_str *l, int status)
 {
-    return s->hash == h && s->status == status && pt_str_eq(s->labels[0], l[0]) &&
-           pt_str_eq(s->labels[1], l[1]) && pt_str_eq(s->labels[2], l[2]);
+    return s->hash == h && s->status == status && eq(s->labels[0], l[0]) &&
+           eq(s->labels[1], l[1]) && eq(s->labels[2], l[2]);
 }
 
 static int grow(struct family *f)
