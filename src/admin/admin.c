@@ -10,11 +10,14 @@
  * names) without ever blocking a worker.
  *
  * Limits: PT_ADMIN_MAX_CONNS connections (more are closed at accept), a
- * request must arrive within ADMIN_REQUEST_MS of its first byte (the body
- * may take ADMIN_BODY_GAP_MS between reads), idle keep-alive connections
- * close after ADMIN_IDLE_MS, and a client that does not read its answer for
- * ADMIN_SEND_MS is dropped.  While more than ADMIN_OUT_HIGH bytes wait to be
- * written, pipelined requests are not processed.
+ * request must arrive completely within ADMIN_REQUEST_MS of its first byte,
+ * idle keep-alive connections close after ADMIN_IDLE_MS, and a client that
+ * does not read its answer for ADMIN_SEND_MS is dropped.  While more than
+ * ADMIN_OUT_HIGH bytes wait to be written, pipelined requests are not
+ * processed.  A connection that ends (Connection: close, an error answer)
+ * shuts its write side once the answer is out and reads what the client
+ * still sends for up to ADMIN_LINGER_MS, so that an unread request body
+ * does not turn into a reset that destroys the answer (a 413, say).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -41,7 +44,7 @@
 #define ADMIN_BACKLOG      128
 #define ADMIN_IDLE_MS      60000
 #define ADMIN_REQUEST_MS   30000
-#define ADMIN_BODY_GAP_MS  30000
+#define ADMIN_LINGER_MS    2000
 #define ADMIN_SEND_MS      30000
 #define ADMIN_OUT_HIGH     (1u << 20)
 #define ADMIN_READ_CAP     (PT_ADMIN_MAX_HEAD + PT_ADMIN_MAX_BODY + 65536)
@@ -71,6 +74,7 @@ struct admin_conn {
     uint64_t request_started; /* loop ms of the first byte of the current request; 0 = none */
     bool readable;
     bool eof;
+    bool lingering; /* our side is shut: discard input until the client closes */
     bool closed;
 };
 
@@ -179,9 +183,7 @@ static void rearm(struct admin_conn *c)
     if (pt_buf_len(&c->out) > 0)
         arm(c, now + ADMIN_SEND_MS);
     else if (c->request_started != 0)
-        arm(c, c->request_started + ADMIN_REQUEST_MS < now + ADMIN_BODY_GAP_MS
-                   ? c->request_started + ADMIN_REQUEST_MS
-                   : now + ADMIN_BODY_GAP_MS);
+        arm(c, c->request_started + ADMIN_REQUEST_MS);
     else
         arm(c, now + ADMIN_IDLE_MS);
 }
@@ -207,12 +209,35 @@ static bool flush(struct admin_conn *c)
             return true; /* EPOLLOUT brings us back */
     }
     pt_buf_release_if_empty(&c->out);
-    if (c->s.close) {
-        shutdown(c->io.fd, SHUT_WR);
-        conn_close(c);
-        return false;
+    if (c->s.close && !c->lingering) {
+        if (c->eof || shutdown(c->io.fd, SHUT_WR) == -1) {
+            conn_close(c);
+            return false;
+        }
+        c->lingering = true;
+        pt_admin_session_free(&c->s); /* nothing more is parsed */
+        c->s.close = true;
+        arm(c, pt_loop_now(&c->admin->srv->loop) + ADMIN_LINGER_MS);
     }
     return true;
+}
+
+/* Read and drop what the client still sends; close at its end of stream. */
+static void linger(struct admin_conn *c)
+{
+    char sink[4096];
+    for (;;) {
+        ssize_t r = recv(c->io.fd, sink, sizeof(sink), 0);
+        if (r > 0)
+            continue;
+        if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            conn_close(c);
+        else if (errno != EINTR)
+            c->readable = false;
+        else
+            continue;
+        return;
+    }
 }
 
 /* Run every complete request; then decide what to wait for. */
@@ -232,7 +257,7 @@ static void process(struct admin_conn *c)
         }
         break;
     }
-    if (!flush(c))
+    if (!flush(c) || c->lingering)
         return;
     if (c->eof && pt_buf_len(&c->out) == 0) {
         conn_close(c);
@@ -245,6 +270,11 @@ static void process(struct admin_conn *c)
 
 static void read_input(struct admin_conn *c)
 {
+    if (c->lingering) {
+        if (c->readable)
+            linger(c);
+        return;
+    }
     while (c->readable && !c->eof && !c->closed && !c->s.close &&
            pt_buf_len(&c->out) < ADMIN_OUT_HIGH) {
         bool drained;

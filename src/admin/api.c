@@ -293,6 +293,13 @@ static void get_dashboard(struct pt_admin_resp *resp)
 
 /* ---- configuration ---- */
 
+static bool draining(const struct pt_admin_api *api)
+{
+    struct pt_admin_status st;
+    api->host->status(api->ctx, &st);
+    return st.draining;
+}
+
 static uint64_t config_version(const struct pt_admin_api *api)
 {
     struct pt_admin_status st;
@@ -692,6 +699,11 @@ void pt_admin_dispatch(const struct pt_admin_api *api, const struct pt_admin_req
         method_not_allowed(resp, "GET, HEAD");
     } else if (nseg < 0) {
         not_found_path(resp, req->path);
+    } else if ((req->method_id == PT_METHOD_PUT || req->method_id == PT_METHOD_DELETE) &&
+               draining(api)) {
+        /* as SIGHUP and file changes: no configuration change once stopping */
+        pt_admin_problem(resp, 503, "draining",
+                         "the gateway is stopping: the configuration can no longer change", NULL);
     } else {
         route_request(api, s, req, seg, nseg, resp);
     }

@@ -151,8 +151,10 @@ def test_ready_then_503_while_draining(gateway, backend):
         doc = assert_problem(r, 503, "not-ready", gw)
         assert doc["ready"] is False and "drain" in doc["detail"]
         assert gw.running()
-        # the rest of the API still answers while draining
+        # the rest of the API still answers while draining, but nothing changes any more
         assert adm(gw, "GET", "/status").status_code == 200
+        r = adm(gw, "PUT", "/routes/late", json={"match": {"paths": ["/late"]}, "service": "users"})
+        assert_problem(r, 503, "draining", gw)
     finally:
         release.set()
     t.join(15)
@@ -550,6 +552,9 @@ def test_admin_http_details(gateway, backend):
     # limits: a body over 16 MiB is refused before it is read; garbage closes the connection
     resp = request(gw.admin_port, "PUT", "/config", headers=auth + [("Content-Length", str(17 << 20))])
     assert resp.status == 413
+    # a client that sends the whole oversized body still reads the 413 (lingering close)
+    r = adm(gw, "PUT", "/config", data=b"x" * (17 << 20))
+    assert_problem(r, 413, "payload-too-large", gw)
     resp = raw(gw.admin_port, b"GET /status HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
     assert resp.startswith(b"HTTP/1.1 400") and resp.closed
     assert adm(gw, "GET", "/usage").status_code == 501
