@@ -410,6 +410,8 @@ uint64_t pt_cache_initial_age_s(const struct pt_cache_response_info *ri, int64_t
 
 static int put(struct pt_buf *b, const void *p, size_t n)
 {
+    if (n == 0)
+        return 0;
     return pt_buf_append(b, p, n, SIZE_MAX);
 }
 

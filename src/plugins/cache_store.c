@@ -75,7 +75,9 @@ static struct shard *shard_of(uint64_t hash, unsigned *idx)
 
 static bool skipped(struct pt_str n, struct pt_str skip)
 {
+    /* framing is the codec's; Age is recomputed on every hit */
     return pt_str_case_eq_lit(n, "content-length") || pt_str_case_eq_lit(n, "transfer-encoding") ||
+           pt_str_case_eq_lit(n, "age") ||
            (skip.len > 0 && pt_str_case_eq(n, skip));
 }
 

@@ -72,7 +72,7 @@ struct pt_cache_entry_spec {
 
 /**
  * One allocation holding the entry and copies of everything in spec, with
- * one reference (the caller's).  Header fields named Content-Length,
+ * one reference (the caller's).  Header fields named Content-Length, Age,
  * Transfer-Encoding or skip_header (case-insensitive; may be empty) are left
  * out.  NULL on ENOMEM.
  */
