@@ -218,7 +218,7 @@ static int64_t days_from_civil(int64_t y, int m, int d)
     y -= m < 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
     int64_t yoe = y - era * 400;
-    int64_t mp = (m + 9) % 12;
+    int64_t mp = (m + 10) % 12; /* March = 0 */
     int64_t doy = (153 * mp + 2) / 5 + d - 1;
     int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     return era * 146097 + doe - 719468;

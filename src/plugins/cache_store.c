@@ -279,6 +279,7 @@ static void insert_locked(struct shard *s, struct pt_cache_entry *e, struct drop
     e->_hnext = NULL;
     *pp = pt_cache_entry_ref(e);
     e->_linked = true;
+    e->_used = e->stored_ms;
     lru_push_front(s, e);
     s->count++;
     s->bytes += e->size;
@@ -286,16 +287,41 @@ static void insert_locked(struct shard *s, struct pt_cache_entry *e, struct drop
     evict_locked(s, e, d);
 }
 
-/* Over budget after an insert into a shard that had nothing more to give: take from others. */
+/*
+ * Over budget after an insert into a shard that had nothing more to give:
+ * take from others.  Each round looks at the least recently used entry of
+ * up to four non-empty shards (one lock at a time) and evicts the oldest of
+ * them, an approximation of a global LRU that never holds two locks.
+ */
 static void evict_elsewhere(void)
 {
-    for (unsigned tries = 0; tries < PT_CACHE_SHARDS && over_budget(); tries++) {
-        unsigned i = atomic_fetch_add_explicit(&store.next_evict, 1, memory_order_relaxed) %
-                     PT_CACHE_SHARDS;
-        struct shard *s = &store.shards[i];
+    for (unsigned round = 0; round < PT_CACHE_SHARDS && over_budget(); round++) {
+        unsigned start = atomic_fetch_add_explicit(&store.next_evict, 1, memory_order_relaxed);
+        int best = -1;
+        uint64_t best_used = UINT64_MAX;
+        for (unsigned j = 0, seen = 0; j < PT_CACHE_SHARDS && seen < 4; j++) {
+            unsigned i = (start + j) % PT_CACHE_SHARDS;
+            struct shard *s = &store.shards[i];
+            pthread_mutex_lock(&s->lock);
+            if (s->lru._prev != &s->lru) {
+                seen++;
+                if (s->lru._prev->_used < best_used) {
+                    best_used = s->lru._prev->_used;
+                    best = (int)i;
+                }
+            }
+            pthread_mutex_unlock(&s->lock);
+        }
+        if (best < 0)
+            return;
+        struct shard *s = &store.shards[best];
         struct dropped d = {.n = 0};
         pthread_mutex_lock(&s->lock);
-        evict_locked(s, NULL, &d);
+        struct pt_cache_entry *t = s->lru._prev;
+        if (t != &s->lru) {
+            drop_later(&d, remove_locked(s, t));
+            atomic_fetch_add_explicit(&store.evictions, 1, memory_order_relaxed);
+        }
         pthread_mutex_unlock(&s->lock);
         drop_now(&d);
     }
@@ -350,6 +376,7 @@ enum pt_cache_get_result pt_cache_get(const struct pt_cache_get_args *a,
     if (e != NULL && a->now < e->fresh_until) {
         lru_unlink(e);
         lru_push_front(s, e);
+        e->_used = a->now;
         *entry = pt_cache_entry_ref(e);
         r = PT_CACHE_GET_HIT;
         goto out;

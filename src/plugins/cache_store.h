@@ -10,7 +10,9 @@
  *     unlocking, for as long as it needs (until its exchange ends);
  *   - the memory budget (bytes of keys + headers + bodies + bookkeeping) is
  *     global; inserting into a shard evicts that shard's least recently
- *     used entries first, then other shards' (one lock at a time);
+ *     used entries first, then, when it has none left, the oldest of the
+ *     least recently used entries of a few other shards (one lock at a
+ *     time): an approximate LRU, exact within a shard;
  *   - fills: the first miss for a key becomes its filler (the only request
  *     that goes upstream); later misses for the same key wait on the fill
  *     and are woken with its result (an entry, or nothing).
@@ -34,6 +36,7 @@ struct pt_cache_entry {
     struct pt_cache_entry *_prev, *_next;  /* LRU, most recent first (shard lock) */
     atomic_uint _refs;
     bool _linked;                          /* in the table (shard lock) */
+    uint64_t _used;                        /* loop clock of the last hit (shard lock) */
     uint64_t hash;
     size_t size; /* bytes charged to the budget */
 
