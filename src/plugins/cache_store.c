@@ -253,18 +253,6 @@ static bool over_budget(void)
            atomic_load_explicit(&store.capacity, memory_order_relaxed);
 }
 
-/* Evict this shard's least recently used entries (but not keep) while over budget. */
-static void evict_locked(struct shard *s, const struct pt_cache_entry *keep, struct dropped *d)
-{
-    while (over_budget()) {
-        struct pt_cache_entry *t = s->lru._prev;
-        if (t == &s->lru || t == keep)
-            return;
-        drop_later(d, remove_locked(s, t));
-        atomic_fetch_add_explicit(&store.evictions, 1, memory_order_relaxed);
-    }
-}
-
 static void insert_locked(struct shard *s, struct pt_cache_entry *e, struct dropped *d)
 {
     if (s->nbuckets == 0 || s->count >= s->nbuckets)
@@ -284,14 +272,15 @@ static void insert_locked(struct shard *s, struct pt_cache_entry *e, struct drop
     s->count++;
     s->bytes += e->size;
     atomic_fetch_add_explicit(&store.used, e->size, memory_order_relaxed);
-    evict_locked(s, e, d);
 }
 
 /*
- * Over budget after an insert into a shard that had nothing more to give:
- * take from others.  Each round looks at the least recently used entry of
- * up to four non-empty shards (one lock at a time) and evicts the oldest of
- * them, an approximation of a global LRU that never holds two locks.
+ * Over budget after an insert: evict.  Each round looks at the least
+ * recently used entry of up to four non-empty shards (one lock at a time,
+ * starting at a rotating shard) and evicts the oldest of them: an
+ * approximation of a global LRU that never holds two locks.  It costs a few
+ * uncontended lock round trips per eviction, and evictions only follow
+ * misses, which wait for the upstream anyway.
  */
 static void evict_elsewhere(void)
 {

@@ -9,10 +9,9 @@
  *     takes a reference under the shard lock and reads the entry after
  *     unlocking, for as long as it needs (until its exchange ends);
  *   - the memory budget (bytes of keys + headers + bodies + bookkeeping) is
- *     global; inserting into a shard evicts that shard's least recently
- *     used entries first, then, when it has none left, the oldest of the
- *     least recently used entries of a few other shards (one lock at a
- *     time): an approximate LRU, exact within a shard;
+ *     global; an insert over budget evicts, each time, the oldest of the
+ *     least recently used entries of four shards (one lock at a time): an
+ *     approximate LRU (each shard's list is exact);
  *   - fills: the first miss for a key becomes its filler (the only request
  *     that goes upstream); later misses for the same key wait on the fill
  *     and are woken with its result (an entry, or nothing).

@@ -205,7 +205,7 @@ static void test_lru(void)
             pt_cache_entry_unref(g);
         }
     }
-    ok(present >= 6, "most of the most recent entries stay (%d of 10: LRU is per shard)", present);
+    ok(present >= 6, "most of the most recent entries stay (%d of 10: the LRU is approximate)", present);
     /* an entry being read survives its eviction */
     struct pt_cache_entry *g;
     struct pt_cache_fill *f;
