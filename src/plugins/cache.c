@@ -289,8 +289,7 @@ static int cache_configure(struct pt_conf_ctx *c, const struct pt_conf_node *opt
 
 /* ---- counters (per worker thread, summed on demand) ---- */
 
-const char *const pt_cache_result_names[PT_CACHE_RESULT_COUNT] = {"hit", "miss", "stale",
-                                                                   "bypass"};
+const char *const pt_cache_result_names[PT_CACHE_RESULT_COUNT] = {"hit", "miss", "stale", "bypass"};
 static const char *const xcache_values[PT_CACHE_RESULT_COUNT] = {"HIT", "MISS", "STALE", "BYPASS"};
 
 struct counter {
@@ -409,17 +408,17 @@ struct cache_ex {
     struct pt_str key;
     size_t path_off;
     uint64_t hash;
-    struct pt_str vary_req; /* unused until an entry with Vary is met */
+    struct pt_str vary_req;        /* unused until an entry with Vary is met */
     struct pt_cache_fill *fill;    /* we fetch for the key: finish it exactly once */
     struct pt_cache_entry *stale;  /* kept for stale-if-error */
     struct pt_cache_entry *served; /* the entry we answered from */
     struct cache_wait *wait;       /* queued on someone's fill */
     enum pt_cache_result result;
-    bool lookup;      /* the key was looked up (GET/HEAD handled by the cache) */
-    bool may_store;   /* a response to this request may be stored (GET, not no-store) */
-    bool will_store;  /* the upstream's response head is storable */
-    bool body_ready;  /* on_response_body saw the whole (final) body */
-    bool stored;      /* done with storing (or decided not to) */
+    bool lookup;     /* the key was looked up (GET/HEAD handled by the cache) */
+    bool may_store;  /* a response to this request may be stored (GET, not no-store) */
+    bool will_store; /* the upstream's response head is storable */
+    bool body_ready; /* on_response_body saw the whole (final) body */
+    bool stored;     /* done with storing (or decided not to) */
     bool counted;
     /* the storable response's head, captured in on_upstream_response */
     int st_status;
@@ -464,6 +463,8 @@ static void serve(struct cache_ex *cx, struct pt_cache_entry *e, enum pt_cache_r
     struct pt_exchange *ex = cx->ex;
     cx->served = e;
     set_result(cx, r);
+    if (ex->up_started && !ex->up.done) /* replacing a failed upstream answer */
+        pt_upcall_cancel(&ex->up);
     bool head_req = ex->req.method_id == PT_METHOD_HEAD;
     size_t n = e->nheaders;
     struct pt_h1_header *hs = pt_arena_alloc(&ex->arena, sizeof(*hs) * (n + 3));
@@ -508,8 +509,9 @@ static bool vary_match(const struct pt_cache_entry *e, void *arg)
     struct pt_buf b;
     pt_buf_init(&b);
     const struct pt_request *r = &cx->ex->req;
-    bool same = pt_cache_vary_signature(e->headers, e->nheaders, r->headers, r->nheaders, &b) == 0 &&
-                pt_str_eq(pt_buf_str(&b), pt_str_make(e->vary_sig, e->vary_sig_len));
+    bool same =
+        pt_cache_vary_signature(e->headers, e->nheaders, r->headers, r->nheaders, &b) == 0 &&
+        pt_str_eq(pt_buf_str(&b), pt_str_make(e->vary_sig, e->vary_sig_len));
     pt_buf_free(&b);
     return same;
 }
@@ -591,8 +593,9 @@ static void wait_timeout(struct pt_loop *loop, struct pt_timer *t)
     bool removed = pt_cache_wait_cancel(&cw->w);
     if (!removed && !atomic_load(&cw->post_failed))
         return; /* the wake is on its way */
-    pt_log_ratelimited(PT_LOG_WARN, 1, "cache: waited too long for another request's response "
-                                       "(route %s): going upstream",
+    pt_log_ratelimited(PT_LOG_WARN, 1,
+                       "cache: waited too long for another request's response "
+                       "(route %s): going upstream",
                        route_name(cw->ex));
     struct cache_ex *cx = cw->ex->cache_ctx;
     if (removed)
@@ -688,8 +691,8 @@ static bool decide(const struct cache_conf *cf, const struct pt_exchange *ex, in
         return false;
     struct pt_cache_response_info ri;
     pt_cache_response_info(hs, n, &ri);
-    bool authorized = pt_h1_find_header(ex->req.headers, ex->req.nheaders,
-                                        PT_STR_LIT("Authorization")) != NULL;
+    bool authorized =
+        pt_h1_find_header(ex->req.headers, ex->req.nheaders, PT_STR_LIT("Authorization")) != NULL;
     enum pt_cache_verdict v = pt_cache_storable(&ri, authorized);
     if (v != PT_CACHE_STORABLE)
         return false;
@@ -704,8 +707,8 @@ static bool decide(const struct cache_conf *cf, const struct pt_exchange *ex, in
     if (!revalidate) {
         d->swr_ms = ri.cc.flags & PT_CC_SWR ? (uint64_t)ri.cc.stale_while_revalidate * 1000
                                             : cf->stale_while_revalidate_ms;
-        d->sie_ms = ri.cc.flags & PT_CC_SIE ? (uint64_t)ri.cc.stale_if_error * 1000
-                                            : cf->stale_if_error_ms;
+        d->sie_ms =
+            ri.cc.flags & PT_CC_SIE ? (uint64_t)ri.cc.stale_if_error * 1000 : cf->stale_if_error_ms;
     }
     d->storable = true;
     return true;
@@ -728,9 +731,8 @@ static struct pt_h1_header *copy_headers(struct pt_arena *a, const struct pt_h1_
 }
 
 static struct pt_cache_entry *make_entry(const struct pt_exchange *ex, struct pt_str key,
-                                         size_t path_off, int status,
-                                         const struct pt_h1_header *hs, size_t n,
-                                         struct pt_str body, const struct decision *d)
+                                         size_t path_off, int status, const struct pt_h1_header *hs,
+                                         size_t n, struct pt_str body, const struct decision *d)
 {
     uint64_t now = pt_loop_now(&ex->worker->loop);
     struct pt_buf sig;
@@ -1028,8 +1030,8 @@ static int cache_on_request(void *state, struct pt_exchange *ex)
     bool head = m == PT_METHOD_HEAD;
     if (!(cf->methods & PT_METHOD_BIT(m)) || ex->req.upgrade ||
         (head && !(cf->methods & PT_METHOD_BIT(PT_METHOD_GET))) ||
-        (ex->req.body != PT_BODY_NONE && !(ex->req.body == PT_BODY_LENGTH &&
-                                           ex->req.content_length == 0))) {
+        (ex->req.body != PT_BODY_NONE &&
+         !(ex->req.body == PT_BODY_LENGTH && ex->req.content_length == 0))) {
         set_result(cx, PT_CACHE_RESULT_BYPASS);
         return PT_PLUGIN_CONTINUE;
     }
@@ -1038,10 +1040,9 @@ static int cache_on_request(void *state, struct pt_exchange *ex)
         return PT_PLUGIN_CONTINUE;
     }
     cx->may_store = !head;
-    if (cf->honor_client_no_cache &&
-        (header_has_token(&ex->req, "cache-control", "no-cache") ||
-         header_has_token(&ex->req, "cache-control", "no-store") ||
-         header_has_token(&ex->req, "pragma", "no-cache"))) {
+    if (cf->honor_client_no_cache && (header_has_token(&ex->req, "cache-control", "no-cache") ||
+                                      header_has_token(&ex->req, "cache-control", "no-store") ||
+                                      header_has_token(&ex->req, "pragma", "no-cache"))) {
         /* the client wants a fresh answer: fetch, and let it refresh the entry */
         cx->may_store = !head && !header_has_token(&ex->req, "cache-control", "no-store");
         set_result(cx, PT_CACHE_RESULT_BYPASS);
@@ -1133,8 +1134,8 @@ static int cache_on_upstream_response(void *state, struct pt_exchange *ex,
     if (!cx->may_store)
         return PT_PLUGIN_CONTINUE;
     struct decision d;
-    if (head->status == 101 || !decide(cf, ex, head->status, head->headers, head->nheaders,
-                                       wall_s(ex), &d) ||
+    if (head->status == 101 ||
+        !decide(cf, ex, head->status, head->headers, head->nheaders, wall_s(ex), &d) ||
         (head->body == PT_BODY_LENGTH && head->content_length > PT_PLUGIN_MAX_BODY)) {
         set_result(cx, PT_CACHE_RESULT_BYPASS);
         cx->stored = true;
@@ -1179,8 +1180,8 @@ static void store_now(struct cache_ex *cx, struct pt_str body)
 {
     struct pt_exchange *ex = cx->ex;
     struct decision d = {true, cx->st_fresh_ms, cx->st_swr_ms, cx->st_sie_ms, cx->st_age_s};
-    struct pt_cache_entry *e = make_entry(ex, cx->key, cx->path_off, cx->st_status,
-                                          cx->st_headers, cx->st_nheaders, body, &d);
+    struct pt_cache_entry *e = make_entry(ex, cx->key, cx->path_off, cx->st_status, cx->st_headers,
+                                          cx->st_nheaders, body, &d);
     cx->stored = true;
     if (cx->fill != NULL) {
         finish_fill(cx, e, NULL);

@@ -35,8 +35,8 @@ static int parse_delta(struct pt_str v, uint32_t *out)
     return 0;
 }
 
-static void set_delta(struct pt_cache_control *cc, unsigned flag, uint32_t *field, struct pt_str arg,
-                      bool has_arg, bool invalid_is_zero)
+static void set_delta(struct pt_cache_control *cc, unsigned flag, uint32_t *field,
+                      struct pt_str arg, bool has_arg, bool invalid_is_zero)
 {
     uint32_t v;
     if (!has_arg || parse_delta(arg, &v) != 0) {
@@ -288,9 +288,9 @@ size_t pt_http_date_format(int64_t t, char *buf)
     struct tm tm;
     if (gmtime_r(&tt, &tm) == NULL)
         memset(&tm, 0, sizeof(tm));
-    int n = snprintf(buf, 30, "%s, %02d %s %04d %02d:%02d:%02d GMT", wdays[tm.tm_wday % 7],
-                     tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec);
+    int n =
+        snprintf(buf, 30, "%s, %02d %s %04d %02d:%02d:%02d GMT", wdays[tm.tm_wday % 7], tm.tm_mday,
+                 months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
     return n > 0 && n < 30 ? (size_t)n : 0;
 }
 

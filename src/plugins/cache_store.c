@@ -77,8 +77,7 @@ static bool skipped(struct pt_str n, struct pt_str skip)
 {
     /* framing is the codec's; Age is recomputed on every hit */
     return pt_str_case_eq_lit(n, "content-length") || pt_str_case_eq_lit(n, "transfer-encoding") ||
-           pt_str_case_eq_lit(n, "age") ||
-           (skip.len > 0 && pt_str_case_eq(n, skip));
+           pt_str_case_eq_lit(n, "age") || (skip.len > 0 && pt_str_case_eq(n, skip));
 }
 
 struct pt_cache_entry *pt_cache_entry_new(const struct pt_cache_entry_spec *sp,

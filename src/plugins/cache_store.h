@@ -31,11 +31,11 @@
 
 /** A stored response.  Every field but the `_` ones is immutable once inserted. */
 struct pt_cache_entry {
-    struct pt_cache_entry *_hnext;         /* hash chain (shard lock) */
-    struct pt_cache_entry *_prev, *_next;  /* LRU, most recent first (shard lock) */
+    struct pt_cache_entry *_hnext;        /* hash chain (shard lock) */
+    struct pt_cache_entry *_prev, *_next; /* LRU, most recent first (shard lock) */
     atomic_uint _refs;
-    bool _linked;                          /* in the table (shard lock) */
-    uint64_t _used;                        /* loop clock of the last hit (shard lock) */
+    bool _linked;   /* in the table (shard lock) */
+    uint64_t _used; /* loop clock of the last hit (shard lock) */
     uint64_t hash;
     size_t size; /* bytes charged to the budget */
 
@@ -127,7 +127,7 @@ typedef bool (*pt_cache_match_fn)(const struct pt_cache_entry *e, void *arg);
 struct pt_cache_get_args {
     struct pt_str key;
     uint64_t hash;
-    uint64_t now; /* loop clock */
+    uint64_t now;  /* loop clock */
     bool may_lead; /* may take a fill (false: HEAD requests, or coalescing not wanted) */
     struct pt_cache_waiter *waiter; /* queue it when another request fills; NULL: don't wait */
     pt_cache_match_fn match;

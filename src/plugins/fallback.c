@@ -164,8 +164,8 @@ static int parse_headers(struct pt_conf_ctx *c, struct fallback *f)
             i++;
         bool json = i < f->len && (f->data[i] == '{' || f->data[i] == '[');
         f->headers[f->nheaders].name = PT_STR_LIT("Content-Type");
-        f->headers[f->nheaders++].value = json ? PT_STR_LIT("application/json")
-                                               : PT_STR_LIT("text/plain; charset=utf-8");
+        f->headers[f->nheaders++].value =
+            json ? PT_STR_LIT("application/json") : PT_STR_LIT("text/plain; charset=utf-8");
     }
     f->headers[f->nheaders].name = PT_STR_LIT("X-Fallback");
     f->headers[f->nheaders++].value = PT_STR_LIT("true");

@@ -1,4 +1,5 @@
-/* Cache-Control parsing, HTTP dates, storability, freshness and keys (src/plugins/cache_policy.c). */
+/* Cache-Control parsing, HTTP dates, storability, freshness and keys (src/plugins/cache_policy.c).
+ */
 #include <stdint.h>
 #include <string.h>
 
@@ -80,8 +81,7 @@ static void test_dates(void)
     ok(pt_http_date_parse(PT_STR_LIT("Sun Nov  6 08:49:37 1994"), &t) == 0 && t == 784111777,
        "asctime");
     ok(pt_http_date_parse(PT_STR_LIT("Thu, 01 Jan 1970 00:00:00 GMT"), &t) == 0 && t == 0, "epoch");
-    ok(pt_http_date_parse(PT_STR_LIT("Tue, 29 Feb 2000 12:00:00 GMT"), &t) == 0 &&
-           t == 951825600,
+    ok(pt_http_date_parse(PT_STR_LIT("Tue, 29 Feb 2000 12:00:00 GMT"), &t) == 0 && t == 951825600,
        "leap day");
     ok(pt_http_date_parse(PT_STR_LIT("Wed, 29 Feb 2001 12:00:00 GMT"), &t) != 0, "no such day");
     ok(pt_http_date_parse(PT_STR_LIT("0"), &t) != 0, "\"0\" is not a date");
@@ -270,9 +270,14 @@ static void test_keys(void)
     /* absent vs empty header */
     struct pt_h1_header e1[] = {H("X-Tenant", "")};
     struct pt_cache_key_part p1[] = {{PT_CACHE_KEY_HEADER, "X-Tenant"}};
-    struct pt_cache_key_input a = {.route = PT_STR_LIT("r"), .method = PT_STR_LIT("GET"),
-                                   .host = PT_STR_LIT("h"), .path = PT_STR_LIT("/"),
-                                   .headers = e1, .nheaders = 1, .parts = p1, .nparts = 1};
+    struct pt_cache_key_input a = {.route = PT_STR_LIT("r"),
+                                   .method = PT_STR_LIT("GET"),
+                                   .host = PT_STR_LIT("h"),
+                                   .path = PT_STR_LIT("/"),
+                                   .headers = e1,
+                                   .nheaders = 1,
+                                   .parts = p1,
+                                   .nparts = 1};
     struct pt_str ka = key_of(&b1, &a);
     a.nheaders = 0;
     ok(!pt_str_eq(ka, key_of(&b2, &a)), "an empty header differs from none");

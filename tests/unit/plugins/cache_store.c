@@ -7,8 +7,8 @@
 #include "plugins/cache_store.h"
 #include "test.h"
 
-static struct pt_cache_entry *mk(const char *route, const char *path, size_t body_len,
-                                 uint64_t now, uint64_t fresh_ms, uint64_t swr_ms, uint64_t sie_ms)
+static struct pt_cache_entry *mk(const char *route, const char *path, size_t body_len, uint64_t now,
+                                 uint64_t fresh_ms, uint64_t swr_ms, uint64_t sie_ms)
 {
     static char body[1 << 16];
     char key[256];
@@ -41,9 +41,9 @@ static uint64_t hash_of(const struct pt_cache_entry *e)
     return pt_cache_hash(e->key, e->key_len);
 }
 
-static enum pt_cache_get_result get(const struct pt_cache_entry *like, uint64_t now,
-                                    bool may_lead, struct pt_cache_waiter *w,
-                                    struct pt_cache_entry **e, struct pt_cache_fill **f)
+static enum pt_cache_get_result get(const struct pt_cache_entry *like, uint64_t now, bool may_lead,
+                                    struct pt_cache_waiter *w, struct pt_cache_entry **e,
+                                    struct pt_cache_fill **f)
 {
     struct pt_cache_get_args a = {
         .key = pt_str_make(like->key, like->key_len),
@@ -205,7 +205,8 @@ static void test_lru(void)
             pt_cache_entry_unref(g);
         }
     }
-    ok(present >= 6, "most of the most recent entries stay (%d of 10: the LRU is approximate)", present);
+    ok(present >= 6, "most of the most recent entries stay (%d of 10: the LRU is approximate)",
+       present);
     /* an entry being read survives its eviction */
     struct pt_cache_entry *g;
     struct pt_cache_fill *f;
