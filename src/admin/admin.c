@@ -35,6 +35,7 @@
 #include "config/snapshot.h"
 #include "net/io.h"
 #include "net/sock.h"
+#include "plugins/cache.h"
 #include "proxy/server.h"
 #include "proxy/worker.h"
 #include "admin/admin.h"
@@ -123,7 +124,8 @@ static int host_metrics(void *ctx, struct pt_buf *out)
         .config_version = srv->version,
         .uptime_s = uptime(srv),
     };
-    return pt_metrics_render(w, n, &p, out);
+    int rc = pt_metrics_render(w, n, &p, out);
+    return rc != 0 ? rc : pt_cache_metrics_render(out); /* portico_cache_requests_total */
 }
 
 static const struct pt_admin_host server_host = {

@@ -30,6 +30,7 @@
 #include "config/snapshot.h"
 #include "http/problem.h"
 #include "http/reqid.h"
+#include "plugins/cache.h"
 #include "proxy/route.h"
 #include "upstream/service.h"
 #include "admin/admin-int.h"
@@ -585,6 +586,51 @@ static void get_health(const struct pt_snapshot *s, const char *name, struct pt_
     pt_admin_json(resp, 200, j);
 }
 
+/* ---- DELETE /cache[?route=NAME][&prefix=/path] ---- */
+
+static void delete_cache(const struct pt_admin_req *req, struct pt_admin_resp *resp)
+{
+    char *route = NULL, *prefix = NULL;
+    struct pt_str q = req->query;
+    size_t i = 0;
+    while (i < q.len) {
+        size_t j = i;
+        while (j < q.len && q.ptr[j] != '&')
+            j++;
+        struct pt_str item = pt_str_make(q.ptr + i, j - i);
+        i = j + 1;
+        if (item.len == 0)
+            continue;
+        const char *eq = memchr(item.ptr, '=', item.len);
+        size_t klen = eq != NULL ? (size_t)(eq - item.ptr) : item.len;
+        struct pt_str v = eq != NULL ? pt_str_make(eq + 1, item.len - klen - 1) : PT_STR_NULL;
+        struct pt_str k = pt_str_make(item.ptr, klen);
+        char **slot = pt_str_eq_lit(k, "route")    ? &route
+                      : pt_str_eq_lit(k, "prefix") ? &prefix
+                                                   : NULL;
+        size_t len;
+        char *val = slot != NULL ? pt_admin_query_decode(v, &len) : NULL;
+        if (val == NULL || strlen(val) != len) {
+            free(val);
+            pt_admin_problem(resp, 400, NULL,
+                             slot == NULL ? "unknown parameter (expected route, prefix)"
+                                          : "invalid percent-encoding in the query",
+                             NULL);
+            goto out;
+        }
+        free(*slot);
+        *slot = val;
+    }
+    size_t purged = 0;
+    pt_cache_purge(route, prefix, &purged);
+    json_t *j = json_object();
+    json_object_set_new(j, "purged", json_integer((json_int_t)purged));
+    pt_admin_json(resp, 200, j);
+out:
+    free(route);
+    free(prefix);
+}
+
 /* ---- routing ---- */
 
 /* Split the path into at most MAX_SEGMENTS percent-decoded segments; -1 when invalid. */
@@ -650,6 +696,11 @@ static void route_request(const struct pt_admin_api *api, const struct pt_snapsh
             put_config(api, req, resp);
         else
             method_not_allowed(resp, "GET, HEAD, PUT");
+    } else if (nseg == 1 && is(seg[0], "cache")) {
+        if (m == PT_METHOD_DELETE)
+            delete_cache(req, resp);
+        else
+            method_not_allowed(resp, "DELETE");
     } else if (nseg == 1 && is(seg[0], "usage")) {
         pt_admin_problem(resp, 501, "not-implemented", "usage accounting is not built yet", NULL);
     } else if (nseg == 1 && k >= 0) {
@@ -700,7 +751,7 @@ void pt_admin_dispatch(const struct pt_admin_api *api, const struct pt_admin_req
     } else if (nseg < 0) {
         not_found_path(resp, req->path);
     } else if ((req->method_id == PT_METHOD_PUT || req->method_id == PT_METHOD_DELETE) &&
-               draining(api)) {
+               !is(seg[0], "cache") && draining(api)) {
         /* as SIGHUP and file changes: no configuration change once stopping */
         pt_admin_problem(resp, 503, "draining",
                          "the gateway is stopping: the configuration can no longer change", NULL);

@@ -521,6 +521,31 @@ def test_metrics_malformed_request_counted(gateway, backend):
     assert metric(scrape(gw), "portico_requests_total", route="", service="", status="400") == 1
 
 
+def test_cache_purge_and_metrics(gateway, backend):
+    be = backend(handler=lambda req: Reply(200, b"fresh", headers=[("Cache-Control", "max-age=60")]))
+    cfg = config({"users": service(be)},
+                 [route("cached", ["/c/*"], "users", plugins={"cache": {"ttl": "60s"}}),
+                  route("other", ["/o/*"], "users", plugins={"cache": {"ttl": "60s"}})])
+    gw = start(gateway, cfg)
+    for path in ("/c/1", "/c/1", "/o/1"):
+        assert requests.get(gw.url(path), timeout=5).status_code == 200
+    assert requests.get(gw.url("/c/1"), timeout=5).headers.get("X-Cache") == "HIT"
+    time.sleep(0.1)
+    m = scrape(gw)
+    assert metric(m, "portico_cache_requests_total", route="cached", result="hit") == 2
+    assert metric(m, "portico_cache_requests_total", route="cached", result="miss") == 1
+    r = adm(gw, "DELETE", "/cache?route=cached")
+    assert r.status_code == 200 and r.json() == {"purged": 1}, r.text
+    assert requests.get(gw.url("/c/1"), timeout=5).headers.get("X-Cache") == "MISS"
+    assert requests.get(gw.url("/o/1"), timeout=5).headers.get("X-Cache") == "HIT", "other route kept"
+    r = adm(gw, "DELETE", "/cache?prefix=%2Fo%2F")
+    assert r.json() == {"purged": 1}, r.text
+    assert adm(gw, "DELETE", "/cache").json() == {"purged": 1}
+    assert_problem(adm(gw, "DELETE", "/cache?rute=x"), 400, "bad-request", gw)
+    assert_problem(adm(gw, "GET", "/cache"), 405, "method-not-allowed", gw)
+    assert adm(gw, "DELETE", "/cache", token=None).status_code == 401
+
+
 # ---- protocol details ---------------------------------------------------------------
 
 
