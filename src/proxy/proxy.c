@@ -16,6 +16,7 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "config/snapshot.h"
+#include "compose/compose.h"
 #include "http/problem.h"
 #include "proxy/forward.h"
 #include "proxy/proxy.h"
@@ -299,6 +300,10 @@ void pt_proxy_handle(struct pt_exchange *ex)
         char *detail = pt_arena_printf(&ex->arena, "the request body exceeds %llu bytes",
                                        (unsigned long long)ex->body_limit);
         pt_proxy_respond_problem(ex, 413, NULL, detail, NULL, 0);
+        return;
+    }
+    if (route->aggregate != NULL) {
+        pt_compose_handle(ex);
         return;
     }
     if (pt_forward_upstream_path(ex) != 0) {

@@ -12,6 +12,7 @@
 #include "core/str.h"
 
 struct pt_service;
+struct pt_aggregate;
 
 /** One piece of a `rewrite` template: literal text or a capture reference. */
 struct pt_rewrite_part {
@@ -28,6 +29,7 @@ struct pt_route {
     size_t nrewrite;
     bool preserve_host;
     uint64_t max_body_bytes; /* 0 = the server's limit */
+    const struct pt_aggregate *aggregate; /* a composition instead of service (compose/plan.h) */
 };
 
 #endif
