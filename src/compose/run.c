@@ -305,9 +305,18 @@ static void respond_document(struct pt_compose_run *run)
         hs[k].name = PT_STR_LIT("X-Portico-Partial");
         hs[k++].value = PT_STR_LIT("true");
     }
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < run->calls[i].nexposed; j++)
-            hs[k++] = run->calls[i].exposed[j];
+    /* exposed headers in declaration order; the same field and value once */
+    size_t first_exposed = k;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < run->calls[i].nexposed; j++) {
+            const struct pt_h1_header *e = &run->calls[i].exposed[j];
+            bool dup = false;
+            for (size_t m = first_exposed; m < k && !dup; m++)
+                dup = pt_str_case_eq(hs[m].name, e->name) && pt_str_eq(hs[m].value, e->value);
+            if (!dup)
+                hs[k++] = *e;
+        }
+    }
     struct pt_response_head head = {
         .status = 200,
         .headers = hs,
