@@ -663,7 +663,7 @@ static void check_cycles(struct agg_build *b)
     if (!pt_compose_find_cycle(deps, n, cycle, &len))
         return;
     char msg[600];
-    size_t m = (size_t)snprintf(msg, sizeof(msg), "calls form a cycle: ");
+    size_t m = (size_t)snprintf(msg, sizeof(msg), "calls form a cycle (each reads the next): ");
     for (size_t i = 0; i <= len && m < sizeof(msg) - 80; i++)
         m += (size_t)snprintf(msg + m, sizeof(msg) - m, "%s%s", i ? " -> " : "",
                               agg->calls[cycle[i % len]].key);
