@@ -159,7 +159,7 @@ static bool build_headers(struct pt_ccall *cc, const struct pt_tpl_scope *s, str
         put_header(out, PT_STR_LIT("X-Forwarded-Host"), v);
     else if (r->authority.len > 0)
         put_header(out, PT_STR_LIT("X-Forwarded-Host"), r->authority);
-    put_header(out, PT_STR_LIT("X-Request-Id"), pt_str_make(ex->request_id, ex->request_id_len));
+    put_header(out, ex->request_id_header, pt_str_make(ex->request_id, ex->request_id_len));
     char tp[PT_TRACEPARENT_LEN];
     pt_traceparent_child(&ex->trace, &cc->trace);
     pt_traceparent_format(&cc->trace, tp);

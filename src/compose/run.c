@@ -299,7 +299,7 @@ static void respond_document(struct pt_compose_run *run)
     size_t k = 0;
     hs[k].name = PT_STR_LIT("Content-Type");
     hs[k++].value = PT_STR_LIT("application/json");
-    hs[k].name = PT_STR_LIT("X-Request-Id");
+    hs[k].name = ex->request_id_header;
     hs[k++].value = pt_str_make(ex->request_id, ex->request_id_len);
     if (run->partial) {
         hs[k].name = PT_STR_LIT("X-Portico-Partial");
@@ -325,7 +325,7 @@ static void respond_document(struct pt_compose_run *run)
         .content_length = out.len,
         .head_only = ex->req.method_id == PT_METHOD_HEAD,
     };
-    ex->down->send_head(ex, &head);
+    pt_proxy_send_head(ex, &head);
     ex->down->send_body(ex, out.p, out.len, true);
     pt_jbuf_free(&out);
 }

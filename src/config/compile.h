@@ -26,6 +26,18 @@ void pt__conf_services(struct pt_conf_ctx *c, const struct pt_conf_node *node);
  */
 void pt__conf_routes(struct pt_conf_ctx *c, const struct pt_conf_node *node);
 
+struct pt_plugin_chain;
+enum pt_plugin_scope;
+
+/** A `plugins:` map (node may be NULL) into instances; 0 or -1 after reporting. */
+int pt__conf_plugins(struct pt_conf_ctx *c, const struct pt_conf_node *map,
+                     enum pt_plugin_scope scope, const char *where, struct pt_plugin_chain *out);
+
+/** A route's chain from the global, service and route instances (any may be NULL). */
+int pt__conf_plugin_chain(struct pt_conf_ctx *c, const struct pt_plugin_chain *global,
+                          const struct pt_plugin_chain *service,
+                          const struct pt_plugin_chain *route, struct pt_plugin_chain *out);
+
 struct pt_route;
 struct pt_service;
 

@@ -22,12 +22,13 @@
 #include "upstream/balancer.h"
 #include "upstream/service.h"
 #include "config/compile.h"
+#include "plugins/plugin.h"
 #include "config/config.h"
 #include "config/node.h"
 #include "config/schema.h"
 
 struct top {
-    const struct pt_conf_node *server, *admin, *services, *routes;
+    const struct pt_conf_node *server, *admin, *services, *routes, *plugins;
 };
 
 static const struct pt_conf_key top_keys[] = {
@@ -35,7 +36,7 @@ static const struct pt_conf_key top_keys[] = {
     PT_CONF_NODE("admin", struct top, admin),
     PT_CONF_NODE("services", struct top, services),
     PT_CONF_NODE("routes", struct top, routes),
-    PT_CONF_UNSUPPORTED_MSG("plugins", "global plugins are not supported yet"),
+    PT_CONF_NODE("plugins", struct top, plugins),
     PT_CONF_UNSUPPORTED_MSG("consumers", "consumers are not supported yet"),
     PT_CONF_UNSUPPORTED_MSG("store", "store (Redis, etcd) is not supported yet"),
     PT_CONF_UNSUPPORTED_MSG("tracing", "tracing is not supported yet"),
@@ -100,6 +101,8 @@ static struct pt_snapshot *load(const char *name, const char *path, const char *
     if (c.opts->workers_override != 0)
         s->server.workers = c.opts->workers_override;
     pt__conf_admin(&c, t.admin);
+    pt__conf_plugins(&c, t.plugins, PT_PLUGIN_GLOBAL, "plugins", &s->plugins);
+    pt__conf_plugin_chain(&c, &s->plugins, NULL, NULL, &s->global_chain);
     pt__conf_services(&c, t.services);
     pt__conf_routes(&c, t.routes);
     if (d->nerrors == before)

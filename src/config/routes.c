@@ -14,6 +14,7 @@
 #include "router/router.h"
 #include "upstream/service.h"
 #include "config/compile.h"
+#include "plugins/plugin.h"
 #include "config/snapshot.h"
 
 /* What one route item holds besides struct pt_route, while the routes compile. */
@@ -36,7 +37,7 @@ struct route_build {
 /* The keys of one route, as read by the table. */
 struct route_fields {
     const char *name;
-    const struct pt_conf_node *match, *service, *rewrite, *aggregate;
+    const struct pt_conf_node *match, *service, *rewrite, *plugins, *aggregate;
     const char *strip_prefix;
     bool preserve_host;
     uint64_t max_body_bytes;
@@ -68,7 +69,7 @@ static const struct pt_conf_key route_keys[] = {
     PT_CONF_NODE("rewrite", struct route_fields, rewrite),
     PT_CONF_BOOL("preserve_host", struct route_fields, preserve_host, "false"),
     PT_CONF_SIZE("max_body_bytes", struct route_fields, max_body_bytes, 0, PT_CONF_NO_MAX, "0"),
-    PT_CONF_UNSUPPORTED_MSG("plugins", "plugins are not supported yet"),
+    PT_CONF_NODE("plugins", struct route_fields, plugins),
     PT_CONF_NODE("aggregate", struct route_fields, aggregate),
     {0},
 };
@@ -478,6 +479,12 @@ static void compile_route(struct pt_conf_ctx *c, struct route_build *b,
     }
     b->r->preserve_host = f.preserve_host;
     b->r->max_body_bytes = f.max_body_bytes;
+    struct pt_plugin_chain own = {0};
+    pt__conf_plugins(c, f.plugins, PT_PLUGIN_ROUTE, "plugins", &own);
+    const struct pt_plugin_chain *svc_plugins =
+        b->r->service != NULL ? b->r->service->plugins : NULL;
+    if (pt__conf_plugin_chain(c, &c->snap->plugins, svc_plugins, &own, &b->r->chain) != 0)
+        pt_conf_error(c, n, "out of memory");
 }
 
 static int cmp_route_name(const void *a, const void *b)

@@ -10,6 +10,7 @@
 #include "upstream/service.h"
 #include "config/addr.h"
 #include "config/compile.h"
+#include "plugins/plugin.h"
 #include "config/snapshot.h"
 
 #define MAX_WEIGHT  1000
@@ -342,6 +343,19 @@ enum {
     KEY_HASH_ON,
 };
 
+static int parse_service_plugins(struct pt_conf_ctx *c, const struct pt_conf_node *value,
+                                 void *target)
+{
+    struct pt_service *svc = target;
+    struct pt_plugin_chain *set = pt_arena_calloc(c->a, sizeof(*set));
+    if (set == NULL) {
+        pt_conf_error(c, value, "out of memory");
+        return -1;
+    }
+    svc->plugins = set;
+    return pt__conf_plugins(c, value, PT_PLUGIN_SERVICE, "plugins", set);
+}
+
 static const struct pt_conf_key service_keys[] = {
     [KEY_TARGETS] = {.name = "targets",
                      .type = PT_CONF_T_CUSTOM,
@@ -357,7 +371,7 @@ static const struct pt_conf_key service_keys[] = {
     PT_CONF_UNSUPPORTED_MSG("health", "health checks are not supported yet"),
     PT_CONF_UNSUPPORTED_MSG("circuit_breaker", "circuit_breaker is not supported yet"),
     PT_CONF_UNSUPPORTED_MSG("discovery", "discovery is not supported yet"),
-    PT_CONF_UNSUPPORTED_MSG("plugins", "plugins are not supported yet"),
+    PT_CONF_CUSTOM("plugins", parse_service_plugins),
     PT_CONF_UNSUPPORTED_MSG("tls", "upstream TLS is not supported yet"),
     {0},
 };

@@ -19,6 +19,7 @@
 #include "core/arena.h"
 #include "core/log.h"
 #include "net/cidr.h"
+#include "plugins/plugin.h"
 
 struct pt_conf_node;
 struct pt_router;
@@ -69,7 +70,9 @@ struct pt_snapshot {
     size_t nservices;
     struct pt_route **routes; /* in file order; routes[i]->index == i */
     size_t nroutes;
-    struct pt_router *router; /* built from routes (in the same order); route data is the
+    struct pt_router *router;
+    struct pt_plugin_chain plugins; /* global plugin instances (unsorted) */
+    struct pt_plugin_chain global_chain; /* the same, sorted: for requests no route matched */ /* built from routes (in the same order); route data is the
                                  struct pt_route *.  Never NULL: no routes answer 404 */
     struct pt_arena arena;    /* owns everything above unless noted */
 };

@@ -30,8 +30,8 @@ struct pt_arena_defer {
     void *arg;
 };
 
-#define HDR_SIZE ((sizeof(struct pt_arena_chunk) + 15) & ~(size_t)15)
-#define LARGE_HDR_SIZE ((sizeof(struct pt_arena_large) + 15) & ~(size_t)15)
+#define HDR_SIZE         ((sizeof(struct pt_arena_chunk) + 15) & ~(size_t)15)
+#define LARGE_HDR_SIZE   ((sizeof(struct pt_arena_large) + 15) & ~(size_t)15)
 #define MAX_SPARE_CHUNKS 256
 
 static _Thread_local struct pt_arena_chunk *spare_chunks;

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define pt_likely(x) __builtin_expect(!!(x), 1)
+#define pt_likely(x)   __builtin_expect(!!(x), 1)
 #define pt_unlikely(x) __builtin_expect(!!(x), 0)
 
 #define PT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

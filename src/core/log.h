@@ -9,13 +9,7 @@
 
 #include <stdarg.h>
 
-enum pt_log_level {
-    PT_LOG_ERR = 0,
-    PT_LOG_WARN,
-    PT_LOG_INFO,
-    PT_LOG_DEBUG,
-    PT_LOG_LEVEL_COUNT
-};
+enum pt_log_level { PT_LOG_ERR = 0, PT_LOG_WARN, PT_LOG_INFO, PT_LOG_DEBUG, PT_LOG_LEVEL_COUNT };
 
 extern enum pt_log_level pt_log_level;
 
@@ -26,7 +20,7 @@ void pt_log(enum pt_log_level level, const char *fmt, ...) __attribute__((format
 void pt_logv(enum pt_log_level level, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
-#define pt_log_err(...) pt_log(PT_LOG_ERR, __VA_ARGS__)
+#define pt_log_err(...)  pt_log(PT_LOG_ERR, __VA_ARGS__)
 #define pt_log_warn(...) pt_log(PT_LOG_WARN, __VA_ARGS__)
 #define pt_log_info(...) pt_log(PT_LOG_INFO, __VA_ARGS__)
 

@@ -48,8 +48,8 @@ struct pt_defer {
     bool queued;
 };
 
-#define PT_WHEEL_BITS 12
-#define PT_WHEEL_SLOTS (1u << PT_WHEEL_BITS)
+#define PT_WHEEL_BITS    12
+#define PT_WHEEL_SLOTS   (1u << PT_WHEEL_BITS)
 #define PT_WHEEL_TICK_MS 4
 
 struct pt_task;

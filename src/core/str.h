@@ -16,7 +16,7 @@ struct pt_str {
 };
 
 #define PT_STR_LIT(s) ((struct pt_str){(s), sizeof(s) - 1})
-#define PT_STR_NULL ((struct pt_str){NULL, 0})
+#define PT_STR_NULL   ((struct pt_str){NULL, 0})
 #define PT_STR_FMT(s) (int)(s).len, (s).ptr /* for "%.*s" */
 
 static inline struct pt_str pt_str_make(const char *p, size_t n)

@@ -13,7 +13,8 @@
 /** Open a non-blocking listening socket; reuseport lets each worker own one. */
 int pt_sock_listen(const struct sockaddr *addr, socklen_t len, bool reuseport, int backlog);
 
-/** Start a non-blocking TCP connect.  Returns the fd; *in_progress tells whether to wait for EPOLLOUT. */
+/** Start a non-blocking TCP connect.  Returns the fd; *in_progress tells whether to wait for
+ * EPOLLOUT. */
 int pt_sock_connect(const struct sockaddr *addr, socklen_t len, bool *in_progress);
 
 /** Pending error of a connecting socket (SO_ERROR): 0 when connected. */

@@ -2,8 +2,10 @@
 #include <string.h>
 
 #include "portico/status.h"
+#include "core/compiler.h"
 #include "config/snapshot.h"
 #include "http/reqid.h"
+#include "plugins/plugin.h"
 #include "proxy/forward.h"
 #include "proxy/proxy.h"
 #include "proxy/route.h"
@@ -47,9 +49,12 @@ void pt_forward_identity(struct pt_exchange *ex)
 {
     struct pt_request *r = &ex->req;
     const struct pt_server_conf *sc = &ex->snap->server;
+    const char *named = pt_plugin_request_id_header(&ex->snap->global_chain);
+    if (named != NULL)
+        ex->request_id_header = pt_str_cstr(named);
     if (ex->request_id_len == 0) {
         const struct pt_h1_header *h =
-            pt_h1_find_header(r->headers, r->nheaders, PT_STR_LIT("X-Request-Id"));
+            pt_h1_find_header(r->headers, r->nheaders, ex->request_id_header);
         if (h != NULL && pt_reqid_is_sane(h->value)) {
             memcpy(ex->request_id, h->value.ptr, h->value.len);
             ex->request_id_len = (uint8_t)h->value.len;
@@ -105,8 +110,8 @@ int pt_forward_upstream_path(struct pt_exchange *ex)
     size_t n = 0;
     if (rt->rewrite != NULL) {
         for (size_t i = 0; i < rt->nrewrite; i++) {
-            struct pt_str s = rt->rewrite[i].is_capture ? capture(ex, rt->rewrite[i].text)
-                                                        : rt->rewrite[i].text;
+            struct pt_str s =
+                rt->rewrite[i].is_capture ? capture(ex, rt->rewrite[i].text) : rt->rewrite[i].text;
             memcpy(out + n, s.ptr, s.len);
             n += s.len;
         }
@@ -189,8 +194,10 @@ struct pt_str pt_forward_hash_key(struct pt_exchange *ex, const struct pt_servic
 /* ---- request head ---- */
 
 /* Fields the gateway sets itself or that describe the client connection. */
-static bool replaced_upstream(struct pt_str n, bool trusted)
+static bool replaced_upstream(const struct pt_exchange *ex, struct pt_str n, bool trusted)
 {
+    if (pt_str_case_eq(n, ex->request_id_header))
+        return true;
     switch (n.len) {
     case 4:
         return pt_str_case_eq_lit(n, "host");
@@ -211,13 +218,35 @@ static bool replaced_upstream(struct pt_str n, bool trusted)
     }
 }
 
+/*
+ * The Connection fields of a message, gathered once so that the hop-by-hop
+ * test for each field does not rescan every field (O(n) instead of O(n^2)).
+ */
+struct conn_fields {
+    struct pt_h1_header v[8];
+    size_t n;
+};
+
+static void gather_connection(const struct pt_h1_header *h, size_t n, struct conn_fields *cf)
+{
+    cf->n = 0;
+    for (size_t i = 0; i < n && cf->n < PT_ARRAY_SIZE(cf->v); i++)
+        if (h[i].name.len == 10 && pt_str_case_eq_lit(h[i].name, "connection"))
+            cf->v[cf->n++] = h[i];
+}
+
+static bool hop_by_hop(struct pt_str name, const struct conn_fields *cf)
+{
+    return pt_h1_is_hop_by_hop(name, cf->v, cf->n);
+}
+
 static char *put(char *p, const char *s, size_t n)
 {
     memcpy(p, s, n);
     return p + n;
 }
 #define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
-#define PUT_STR(p, s) put((p), (s).ptr, (s).len)
+#define PUT_STR(p, s)   put((p), (s).ptr, (s).len)
 
 int pt_forward_request_head(struct pt_exchange *ex, const struct pt_target *t, struct pt_buf *out)
 {
@@ -225,10 +254,10 @@ int pt_forward_request_head(struct pt_exchange *ex, const struct pt_target *t, s
     const struct pt_service *svc = ex->route->service;
     struct pt_str xff = joined_header(ex, PT_STR_LIT("X-Forwarded-For"));
     struct pt_str host = ex->route->preserve_host && r->authority.len > 0 ? r->authority
-                         : svc->host != NULL                             ? pt_str_cstr(svc->host)
-                                                                         : pt_str_cstr(t->authority);
+                         : svc->host != NULL                              ? pt_str_cstr(svc->host)
+                                             : pt_str_cstr(t->authority);
     size_t need = r->method.len + ex->upstream_path.len + host.len + xff.len + r->authority.len +
-                  ex->request_id_len + 400;
+                  ex->request_id_len + ex->request_id_header.len + 400;
     for (size_t i = 0; i < r->nheaders; i++)
         need += r->headers[i].name.len + r->headers[i].value.len + 4;
     char *start = pt_buf_reserve(out, need, SIZE_MAX);
@@ -242,10 +271,11 @@ int pt_forward_request_head(struct pt_exchange *ex, const struct pt_target *t, s
     p = PUT_STR(p, host);
     p = PUT_LIT(p, "\r\n");
     bool has_proto = false, has_fhost = false;
+    struct conn_fields cf;
+    gather_connection(r->headers, r->nheaders, &cf);
     for (size_t i = 0; i < r->nheaders; i++) {
         struct pt_str n = r->headers[i].name;
-        if (replaced_upstream(n, ex->peer_trusted) ||
-            pt_h1_is_hop_by_hop(n, r->headers, r->nheaders))
+        if (replaced_upstream(ex, n, ex->peer_trusted) || hop_by_hop(n, &cf))
             continue;
         if (ex->peer_trusted) {
             has_proto |= pt_str_case_eq_lit(n, "x-forwarded-proto");
@@ -274,7 +304,8 @@ int pt_forward_request_head(struct pt_exchange *ex, const struct pt_target *t, s
         p = PUT_STR(p, r->authority);
         p = PUT_LIT(p, "\r\n");
     }
-    p = PUT_LIT(p, "X-Request-Id: ");
+    p = PUT_STR(p, ex->request_id_header);
+    p = PUT_LIT(p, ": ");
     p = put(p, ex->request_id, ex->request_id_len);
     p = PUT_LIT(p, "\r\ntraceparent: ");
     pt_traceparent_format(&ex->trace, p);
@@ -298,25 +329,27 @@ int pt_forward_response_head(struct pt_exchange *ex, const struct pt_h1_response
     struct pt_h1_header *hs = pt_arena_alloc(&ex->arena, sizeof(*hs) * (resp->num_headers + 2));
     if (hs == NULL)
         return PT_ERR_NOMEM;
-    bool head_only = r->method_id == PT_METHOD_HEAD || resp->status == 204 ||
-                     resp->status == 304 || resp->status < 200;
+    bool head_only = r->method_id == PT_METHOD_HEAD || resp->status == 204 || resp->status == 304 ||
+                     resp->status < 200;
     size_t n = 0;
     struct pt_str upgrade = PT_STR_NULL;
+    struct conn_fields cf;
+    gather_connection(resp->headers, resp->num_headers, &cf);
     for (size_t i = 0; i < resp->num_headers; i++) {
         struct pt_str name = resp->headers[i].name;
         if (resp->status == 101 && pt_str_case_eq_lit(name, "upgrade")) {
             upgrade = resp->headers[i].value;
             continue;
         }
-        if (pt_h1_is_hop_by_hop(name, resp->headers, resp->num_headers))
+        if (hop_by_hop(name, &cf))
             continue;
-        if (pt_str_case_eq_lit(name, "x-request-id"))
+        if (pt_str_case_eq(name, ex->request_id_header))
             continue;
         if (!head_only && pt_str_case_eq_lit(name, "content-length"))
             continue; /* the codec writes the framing */
         hs[n++] = resp->headers[i];
     }
-    hs[n].name = PT_STR_LIT("X-Request-Id");
+    hs[n].name = ex->request_id_header;
     hs[n++].value = pt_str_make(ex->request_id, ex->request_id_len);
     if (resp->status == 101) {
         hs[n].name = PT_STR_LIT("Upgrade");

@@ -19,7 +19,8 @@ struct pt_service;
 /** Request id (kept when sane, else generated), trace context, client IP. */
 void pt_forward_identity(struct pt_exchange *ex);
 
-/** Compute ex->upstream_path from the route (strip_prefix / rewrite) and the query. 0 or PT_ERR_NOMEM. */
+/** Compute ex->upstream_path from the route (strip_prefix / rewrite) and the query. 0 or
+ * PT_ERR_NOMEM. */
 int pt_forward_upstream_path(struct pt_exchange *ex);
 
 /** The hash-balancer key for this request (service's hash_on). */

@@ -48,8 +48,8 @@
 #include "router/path.h"
 
 #define MAX_REQUEST_HEADERS 128
-#define READ_MIN_ROOM 2048
-#define LINGER_MS 2000
+#define READ_MIN_ROOM       2048
+#define LINGER_MS           2000
 
 enum conn_state { ST_HEAD = 0, ST_ACTIVE, ST_CLOSING };
 enum body_mode { BODY_NONE = 0, BODY_LENGTH, BODY_CHUNKED, BODY_TUNNEL };
@@ -71,10 +71,10 @@ struct pt_h1_conn {
     uint8_t body_mode;
     uint8_t timer_kind;
     bool readable;
-    bool rdhup; /* the client shut its side: read to the end of stream, not to a short read */
-    bool eof;          /* the client shut its write side */
-    bool keepalive;    /* may serve another request after this one */
-    bool want_body;    /* the proxy waits for body bytes */
+    bool rdhup;     /* the client shut its side: read to the end of stream, not to a short read */
+    bool eof;       /* the client shut its write side */
+    bool keepalive; /* may serve another request after this one */
+    bool want_body; /* the proxy waits for body bytes */
     bool sent_continue;
     bool resp_chunked;
     bool head_only;
@@ -84,9 +84,9 @@ struct pt_h1_conn {
     uint32_t requests;
     uint32_t parse_last;
     uint64_t head_started;
-    uint64_t body_remaining; /* BODY_LENGTH */
-    uint64_t body_total;     /* BODY_CHUNKED: decoded so far */
-    uint32_t dec_off;        /* BODY_CHUNKED: bytes of rbuf the decoder has been through */
+    uint64_t body_remaining;     /* BODY_LENGTH */
+    uint64_t body_total;         /* BODY_CHUNKED: decoded so far */
+    uint32_t dec_off;            /* BODY_CHUNKED: bytes of rbuf the decoder has been through */
     uint32_t pend_off, pend_len; /* BODY_CHUNKED: decoded payload waiting in rbuf */
     struct pt_chunked chunked;
 };
@@ -631,8 +631,8 @@ static bool split_authority(struct pt_str auth, struct pt_str *host)
         if (rb == NULL)
             return false;
         for (const char *q = p + 1; q < rb; q++)
-            if (!((*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'f') || (*q >= 'A' && *q <= 'F') ||
-                  *q == ':' || *q == '.'))
+            if (!((*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'f') ||
+                  (*q >= 'A' && *q <= 'F') || *q == ':' || *q == '.'))
                 return false;
         hend = rb + 1;
     } else {
@@ -894,8 +894,8 @@ static void process_input(struct pt_h1_conn *c)
             }
             if (pt_buf_len(&c->rbuf) == 0) {
                 pt_buf_release_if_empty(&c->rbuf);
-                uint64_t ms = c->requests == 0 ? sc->client_header_timeout_ms
-                                               : sc->client_idle_timeout_ms;
+                uint64_t ms =
+                    c->requests == 0 ? sc->client_header_timeout_ms : sc->client_idle_timeout_ms;
                 arm(c, TM_IDLE, pt_loop_now(&c->w->loop) + ms);
             } else {
                 arm(c, TM_HEADER, c->head_started + sc->client_header_timeout_ms);
@@ -903,7 +903,8 @@ static void process_input(struct pt_h1_conn *c)
             return;
         }
         bool drained;
-        size_t cap = sc->max_header_bytes + 1 > PT_BUF_SIZE ? sc->max_header_bytes + 1 : PT_BUF_SIZE;
+        size_t cap =
+            sc->max_header_bytes + 1 > PT_BUF_SIZE ? sc->max_header_bytes + 1 : PT_BUF_SIZE;
         ssize_t r = pt_io_read(c->io.fd, &c->rbuf, READ_MIN_ROOM, cap, &drained);
         if (drained && !c->rdhup)
             c->readable = false;

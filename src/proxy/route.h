@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "core/str.h"
+#include "plugins/plugin.h"
 
 struct pt_service;
 struct pt_aggregate;
@@ -24,12 +25,13 @@ struct pt_route {
     const char *name;
     size_t index; /* position within the snapshot (and the router input) */
     struct pt_service *service;
-    struct pt_str strip_prefix; /* empty = none; removed on a segment boundary */
+    struct pt_str strip_prefix;      /* empty = none; removed on a segment boundary */
     struct pt_rewrite_part *rewrite; /* NULL = none */
     size_t nrewrite;
     bool preserve_host;
-    uint64_t max_body_bytes; /* 0 = the server's limit */
-    const struct pt_aggregate *aggregate; /* a composition instead of service (compose/plan.h) */
+    uint64_t max_body_bytes;      /* 0 = the server's limit */
+    struct pt_plugin_chain chain; /* effective plugins, in run order */
+    const struct pt_aggregate *aggregate; /* a composition instead of a service (compose/plan.h) */
 };
 
 #endif

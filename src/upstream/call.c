@@ -33,7 +33,7 @@
 #include "upstream/call.h"
 
 #define MAX_RESPONSE_HEAD 65536
-#define READ_MIN_ROOM 2048
+#define READ_MIN_ROOM     2048
 
 static _Thread_local struct pt_h1_header resp_headers[PT_UPCALL_MAX_HEADERS];
 
@@ -43,8 +43,9 @@ static void send_request(struct pt_upcall *c);
 static void read_response(struct pt_upcall *c);
 
 static const char *const error_names[PT_UPERR_COUNT] = {
-    "none", "no healthy target", "connect", "connect timeout", "timeout", "connection reset",
-    "invalid response", "status", "client", "out of memory",
+    "none",    "no healthy target", "connect",          "connect timeout",
+    "timeout", "connection reset",  "invalid response", "status",
+    "client",  "out of memory",
 };
 
 const char *pt_upcall_error_name(enum pt_upcall_error e)
@@ -407,8 +408,8 @@ static int on_head(struct pt_upcall *c, size_t head_len, const struct pt_h1_resp
     struct pt_upconn *u = c->conn;
     const char *why = NULL;
     if (pt_h1_response_meta(resp, c->method, &c->meta, &why) != 0) {
-        pt_log_ratelimited(PT_LOG_WARN, 10, "upstream %s (%s): invalid response: %s",
-                           c->svc->name, c->svc->targets[c->target].address, why ? why : "?");
+        pt_log_ratelimited(PT_LOG_WARN, 10, "upstream %s (%s): invalid response: %s", c->svc->name,
+                           c->svc->targets[c->target].address, why ? why : "?");
         fail(c, PT_UPERR_PROTOCOL);
         return -1;
     }
@@ -562,9 +563,8 @@ static void read_response(struct pt_upcall *c)
             arm_deadline(c, c->svc->read_timeout_ms);
         while (!c->head_delivered) {
             struct pt_h1_response resp;
-            int n = pt_h1_parse_response(pt_buf_head(&u->rbuf), pt_buf_len(&u->rbuf),
-                                         c->parse_last, &resp, resp_headers,
-                                         PT_UPCALL_MAX_HEADERS);
+            int n = pt_h1_parse_response(pt_buf_head(&u->rbuf), pt_buf_len(&u->rbuf), c->parse_last,
+                                         &resp, resp_headers, PT_UPCALL_MAX_HEADERS);
             if (n == PT_PARSE_PARTIAL) {
                 c->parse_last = pt_buf_len(&u->rbuf);
                 break;

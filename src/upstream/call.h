@@ -26,8 +26,8 @@
 #include "upstream/pool.h"
 #include "upstream/service.h"
 
-#define PT_UPCALL_MAX_TRIES 8
-#define PT_UPCALL_REPLAY_MAX 65536 /* request body bytes kept for a retry */
+#define PT_UPCALL_MAX_TRIES   8
+#define PT_UPCALL_REPLAY_MAX  65536 /* request body bytes kept for a retry */
 #define PT_UPCALL_MAX_HEADERS 128
 
 enum pt_upcall_error {
@@ -38,17 +38,20 @@ enum pt_upcall_error {
     PT_UPERR_TIMEOUT,         /* read or write timeout (→ 504) */
     PT_UPERR_IO,              /* reset or closed mid-exchange (→ 502) */
     PT_UPERR_PROTOCOL,        /* invalid response (→ 502) */
-    PT_UPERR_STATUS,          /* a retryable status and no retry left: the response is delivered, not this */
-    PT_UPERR_CLIENT,          /* the request body source failed (client sent garbage or left) */
+    PT_UPERR_STATUS, /* a retryable status and no retry left: the response is delivered, not this */
+    PT_UPERR_CLIENT, /* the request body source failed (client sent garbage or left) */
     PT_UPERR_NOMEM,
     PT_UPERR_COUNT
 };
 
 /** Upstream side of the worker: what a call needs from its environment. */
+struct pt_metrics;
+
 struct pt_upstream_ctx {
     struct pt_loop *loop;
     struct pt_pool *pool;
     unsigned worker_id;
+    struct pt_metrics *metrics; /* the worker's; NULL = not counted */
 };
 
 struct pt_upcall;
@@ -75,10 +78,10 @@ struct pt_upcall {
     struct pt_upstream_ctx *env;
     const struct pt_service *svc;
     enum pt_method method;
-    enum pt_body_kind body;  /* request body framing towards the upstream */
+    enum pt_body_kind body; /* request body framing towards the upstream */
     uint64_t content_length;
-    bool upgrade;            /* the request asks for a protocol switch */
-    struct pt_str hash_key;  /* for balance: hash */
+    bool upgrade;           /* the request asks for a protocol switch */
+    struct pt_str hash_key; /* for balance: hash */
 
     /* per attempt */
     struct pt_upconn *conn;
@@ -91,10 +94,10 @@ struct pt_upcall {
     bool req_done;      /* the whole request is on the wire */
     bool body_end_seen; /* the source said end */
     bool head_delivered;
-    bool paused;        /* on_body asked to pause */
+    bool paused; /* on_body asked to pause */
     bool tunnel;
     bool done;
-    bool acquired;      /* least_conn counted */
+    bool acquired; /* least_conn counted */
     enum pt_upcall_error last_error;
     int last_status;
     struct pt_buf wbuf;   /* bytes accepted but not yet on the wire */

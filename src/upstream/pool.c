@@ -125,8 +125,7 @@ static void grow(struct pt_pool *p)
     p->size = nsize;
 }
 
-struct pt_pool_bucket *pt_pool_bucket(struct pt_pool *p, const struct sockaddr *addr,
-                                      socklen_t len)
+struct pt_pool_bucket *pt_pool_bucket(struct pt_pool *p, const struct sockaddr *addr, socklen_t len)
 {
     uint64_t h = addr_hash(addr, len);
     for (struct pt_pool_bucket *b = p->table[h & (p->size - 1)]; b != NULL; b = b->chain)

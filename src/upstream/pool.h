@@ -28,11 +28,11 @@ struct pt_upconn {
     struct pt_upconn *next, *prev; /* idle list of the bucket */
     struct pt_upcall *call;        /* the user while busy; NULL while idle */
     struct pt_defer free_defer;
-    uint32_t requests;  /* requests served on this connection */
+    uint32_t requests; /* requests served on this connection */
     bool connecting;
-    bool readable;      /* an input edge arrived and we have not read to a short read yet */
-    bool rdhup;         /* the server shut its side: read until end of stream, not a short read */
-    bool closed;        /* fd closed; the struct is freed after the current event batch */
+    bool readable; /* an input edge arrived and we have not read to a short read yet */
+    bool rdhup;    /* the server shut its side: read until end of stream, not a short read */
+    bool closed;   /* fd closed; the struct is freed after the current event batch */
 };
 
 struct pt_pool {

@@ -39,21 +39,22 @@ enum pt_hash_on {
 
 /* retries.on conditions besides statuses */
 #define PT_RETRY_ON_CONNECT_ERROR 0x1u
-#define PT_RETRY_ON_TIMEOUT 0x2u
-#define PT_RETRY_MAX_STATUSES 16
+#define PT_RETRY_ON_TIMEOUT       0x2u
+#define PT_RETRY_MAX_STATUSES     16
 
 struct pt_target {
-    const char *address; /* as written in the configuration ("127.0.0.1:9001") */
-    const char *host;    /* host part: a name or an IP literal (no brackets) */
+    const char *address;   /* as written in the configuration ("127.0.0.1:9001") */
+    const char *host;      /* host part: a name or an IP literal (no brackets) */
     const char *authority; /* what goes into Host: "host:port" ("[v6]:port") */
     uint16_t port;
-    unsigned weight;     /* >= 1 */
-    size_t index;        /* position within its service */
+    unsigned weight;              /* >= 1 */
+    size_t index;                 /* position within its service */
     struct sockaddr_storage addr; /* resolved when the configuration was loaded */
     socklen_t addrlen;
 };
 
 struct pt_balancer;
+struct pt_plugin_chain;
 
 struct pt_service {
     const char *name;
@@ -64,18 +65,19 @@ struct pt_service {
     enum pt_balance balance;
     enum pt_hash_on hash_on;
     const char *hash_key; /* header or cookie name for PT_HASH_HEADER / PT_HASH_COOKIE */
-    const char *host;     /* optional `host:` override for the Host header; NULL = target authority */
+    const char *host; /* optional `host:` override for the Host header; NULL = target authority */
     uint64_t connect_timeout_ms; /* defaults: see docs/configuration.md */
     uint64_t read_timeout_ms;
     uint64_t write_timeout_ms;
-    unsigned keepalive_max_idle;          /* idle pooled connections per worker per target */
+    unsigned keepalive_max_idle; /* idle pooled connections per worker per target */
     uint64_t keepalive_idle_timeout_ms;
-    unsigned retry_attempts;              /* retries, not tries */
-    uint32_t retry_on;                    /* PT_RETRY_ON_* */
+    unsigned retry_attempts; /* retries, not tries */
+    uint32_t retry_on;       /* PT_RETRY_ON_* */
     uint16_t retry_statuses[PT_RETRY_MAX_STATUSES];
     size_t nretry_statuses;
     bool retry_idempotent_only;
-    struct pt_balancer *balancer;         /* built with the snapshot */
+    struct pt_balancer *balancer;    /* built with the snapshot */
+    struct pt_plugin_chain *plugins; /* service-level plugin instances; NULL = none */
 };
 
 static inline bool pt_service_retries_status(const struct pt_service *s, int status)

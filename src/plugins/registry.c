@@ -1,0 +1,36 @@
+/*
+ * The plugin registry: every plugin the gateway knows, one line each.
+ * Adding a plugin: write src/plugins/NAME.c (start from trace.c), declare its
+ * ops here and add it to the array.
+ */
+#include <string.h>
+
+#include "plugins/plugin.h"
+
+extern const struct pt_plugin_ops pt_plugin_request_id;
+extern const struct pt_plugin_ops pt_plugin_trace;
+
+const struct pt_plugin_ops *const pt_plugin_registry[] = {
+    &pt_plugin_request_id,
+    &pt_plugin_trace,
+    NULL,
+};
+
+const struct pt_plugin_ops *pt_plugin_find(const char *name)
+{
+    for (size_t i = 0; pt_plugin_registry[i] != NULL; i++)
+        if (strcmp(pt_plugin_registry[i]->name, name) == 0)
+            return pt_plugin_registry[i];
+    return NULL;
+}
+
+const struct pt_plugin_instance *pt_plugin_chain_find(const struct pt_plugin_chain *chain,
+                                                      const struct pt_plugin_ops *ops)
+{
+    if (chain == NULL)
+        return NULL;
+    for (size_t i = 0; i < chain->n; i++)
+        if (chain->items[i].ops == ops)
+            return &chain->items[i];
+    return NULL;
+}
