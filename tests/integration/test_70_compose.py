@@ -311,7 +311,7 @@ def test_fields_with_nested_paths_and_arrays(gateway, backend):
     assert d["order"] == {"id": 1, "customer": {"name": "Ada", "addr": {"city": "L"}},
                           "items": [{"sku": "a"}, {"sku": "b"}]}
     assert d["reviews"] == [{"rating": 5, "text": "good"}, {"rating": 1, "text": "bad"}]
-    assert be.paths()[2] == "/order/s", "dependents read the unfiltered result"
+    assert "/order/s" in be.paths(), "dependents read the unfiltered result"
 
 
 def test_non_json_bodies_are_embedded_as_strings(gateway, backend):
