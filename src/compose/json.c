@@ -83,10 +83,13 @@ static void put_real(struct pt_jbuf *out, double d)
             break;
     }
     /* jansson never holds inf or nan; keep the output JSON if it somehow did */
-    if (n <= 0 || strpbrk(buf, "in") != NULL)
+    if (n <= 0 || strpbrk(buf, "in") != NULL) {
         pt_jbuf_puts(out, "null");
-    else
-        pt_jbuf_put(out, buf, (size_t)n);
+        return;
+    }
+    pt_jbuf_put(out, buf, (size_t)n);
+    if (strpbrk(buf, ".e") == NULL) /* keep it a real: 100.0 stays 100.0, not the integer 100 */
+        pt_jbuf_put(out, ".0", 2);
 }
 
 int pt_json_dump(const json_t *v, struct pt_jbuf *out)

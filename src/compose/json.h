@@ -44,7 +44,8 @@ void pt_jbuf_free(struct pt_jbuf *b);
 /**
  * Append v as compact JSON.  Reals are written in the shortest form (15 to
  * 17 significant digits) that reads back as the same double, so 19.99 stays
- * 19.99 (jansson's own dump writes 19.989999999999998).  Strings are escaped
+ * 19.99 (jansson's own dump writes 19.989999999999998), and keep a '.' or an
+ * exponent (100.0 stays a real).  Strings are escaped
  * with pt_json_escape (always valid JSON, even with NUL bytes).  0, or
  * PT_ERR_NOMEM.
  */

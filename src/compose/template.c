@@ -549,7 +549,10 @@ int pt_tpl_probe(const struct pt_tpl *t, struct pt_jbuf *out)
         if (p->src == PT_TPL_LITERAL)
             pt_jbuf_put(out, p->text.ptr, p->text.len);
         else
-            pt_jbuf_puts(out, p->enc == PT_TPL_ENC_JSON ? "0" : "x");
+            /* null, being a word, cannot join a neighbouring literal into a valid token
+             * ("1{a}" probes as "1null", not "10"), so a body that is JSON with it is JSON
+             * with any value */
+            pt_jbuf_puts(out, p->enc == PT_TPL_ENC_JSON ? "null" : "x");
     }
     return out->oom ? PT_ERR_NOMEM : 0;
 }

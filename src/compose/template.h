@@ -156,7 +156,7 @@ int pt_tpl_fill(const struct pt_tpl *t, const struct pt_tpl_scope *s, struct pt_
 
 /**
  * Append t with every placeholder replaced by a sample value suited to its
- * place ("0" where JSON goes, "x" elsewhere), so that the loader can check
+ * place ("null" where JSON goes, "x" elsewhere), so that the loader can check
  * what the literal text makes of it (a body that is not JSON, a path with a
  * dot segment).  0 or PT_ERR_NOMEM.
  */

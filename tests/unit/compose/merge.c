@@ -169,7 +169,7 @@ static void test_bodies(void)
 static void test_dump(void)
 {
     is_str(dump(J("[0.1,19.99,1e300,-0.0,1.5,100.0,3.141592653589793,5e-324]")),
-           "[0.1,19.99,1e+300,-0,1.5,100,3.141592653589793,4.94065645841247e-324]",
+           "[0.1,19.99,1e+300,-0.0,1.5,100.0,3.141592653589793,4.94065645841247e-324]",
            "reals read back exactly, in the fewest digits");
     is_str(dump(J("{\"a\\\"b\":\"\\n\\u2028\\ud83d\\ude00\",\"c\":[true,false,null,-7]}")),
            "{\"a\\\"b\":\"\\n\xe2\x80\xa8\xf0\x9f\x98\x80\",\"c\":[true,false,null,-7]}",

@@ -252,7 +252,7 @@ static void test_probe(void)
     struct pt_jbuf o;
     pt_jbuf_init(&o);
     pt_tpl_probe(&t, &o);
-    ok(o.len == 18 && memcmp(o.p, "{\"a\": 0, \"b\": \"x\"}", 18) == 0, "probe");
+    ok(o.len == 21 && memcmp(o.p, "{\"a\": null, \"b\": \"x\"}", 21) == 0, "probe");
     pt_jbuf_free(&o);
 }
 
