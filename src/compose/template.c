@@ -330,6 +330,10 @@ static int check_literal(struct parser *ps, size_t i)
         if (is_ctl(c) && c != '\t')
             return fail(ps, i, "a header value cannot hold control characters");
         return 0;
+    case PT_TPL_BODY:
+        if (c == '\0') /* never JSON, and JSON parsers disagree on where it ends the text */
+            return fail(ps, i, "a body cannot hold a NUL byte");
+        return 0;
     default:
         return 0;
     }

@@ -110,7 +110,7 @@ struct pt_tpl_error {
  * Literal checks: PATH must start with '/' and may not contain a space, a
  * control character, '#', a non-ASCII byte or a literal '{' / '}'; QUERY
  * likewise (any literal byte is allowed there, and encoded); HEADER may not
- * contain control characters other than tab; BODY takes anything.
+ * contain control characters other than tab; BODY takes anything but NUL.
  */
 int pt_tpl_parse(struct pt_arena *a, struct pt_str src, enum pt_tpl_kind kind, struct pt_tpl *out,
                  struct pt_tpl_error *err);
