@@ -150,6 +150,18 @@ int pt_json_dump(const json_t *v, struct pt_jbuf *out)
     return out->oom ? PT_ERR_NOMEM : 0;
 }
 
+static bool scalar_array(const json_t *v)
+{
+    if (json_array_size(v) == 0)
+        return false;
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        const json_t *e = json_array_get(v, i);
+        if (json_is_object(e) || json_is_array(e) || json_is_null(e))
+            return false;
+    }
+    return true;
+}
+
 int pt_json_text(const json_t *v, struct pt_jbuf *out)
 {
     switch (json_typeof(v)) {
@@ -157,6 +169,16 @@ int pt_json_text(const json_t *v, struct pt_jbuf *out)
         return 1;
     case JSON_STRING:
         pt_jbuf_put(out, json_string_value(v), json_string_length(v));
+        return out->oom ? PT_ERR_NOMEM : 0;
+    case JSON_ARRAY:
+        if (!scalar_array(v))
+            return pt_json_dump(v, out);
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            if (i > 0)
+                pt_jbuf_put(out, ",", 1);
+            if (pt_json_text(json_array_get(v, i), out) < 0)
+                return PT_ERR_NOMEM;
+        }
         return out->oom ? PT_ERR_NOMEM : 0;
     default:
         return pt_json_dump(v, out);

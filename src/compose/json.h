@@ -54,8 +54,10 @@ int pt_json_dump(const json_t *v, struct pt_jbuf *out);
 /**
  * Append the text form of v, as a template writes it into a path, a query,
  * a header or a JSON string: a string as its characters (unescaped), an
- * integer or real as its JSON number, true/false as words, an object or an
- * array as compact JSON.  null has no text form: returns 1 and appends
+ * integer or real as its JSON number, true/false as words, a non-empty
+ * array of strings, numbers and booleans as their texts joined with ','
+ * ([1, 2] → "1,2", for `?ids={order.product_ids}`), any other array or
+ * object as compact JSON.  null has no text form: returns 1 and appends
  * nothing.  0, 1, or PT_ERR_NOMEM.
  */
 int pt_json_text(const json_t *v, struct pt_jbuf *out);

@@ -181,6 +181,21 @@ static void test_dump(void)
     json_decref(s);
     json_t *n = json_null();
     ok(pt_json_text(n, &o) == 1 && o.len == 3, "null has no text");
+    o.len = 0;
+    json_t *arr = J("[1,\"a b\",true,2.5]");
+    ok(pt_json_text(arr, &o) == 0 && o.len == 14 && memcmp(o.p, "1,a b,true,2.5", 14) == 0,
+       "an array of scalars joined with commas");
+    json_decref(arr);
+    o.len = 0;
+    arr = J("[1,{\"a\":2}]");
+    ok(pt_json_text(arr, &o) == 0 && o.len == 11 && memcmp(o.p, "[1,{\"a\":2}]", 11) == 0,
+       "an array holding an object as JSON");
+    json_decref(arr);
+    o.len = 0;
+    arr = J("[1,null]");
+    ok(pt_json_text(arr, &o) == 0 && o.len == 8 && memcmp(o.p, "[1,null]", 8) == 0,
+       "an array holding null as JSON");
+    json_decref(arr);
     pt_jbuf_free(&o);
 }
 

@@ -180,6 +180,8 @@ static void test_fill(void)
     is_str(fill_str("/p/{order.flag}", PT_TPL_PATH), "/p/true", "boolean");
     is_str(fill_str("/p/{order.items[0]}", PT_TPL_PATH), "/p/%7B%22id%22%3A1%7D",
            "an object as JSON text, encoded");
+    is_str(fill_str("/p?ids={order.ids}", PT_TPL_PATH), "/p?ids=1%2C2%2C3",
+           "an array of scalars joined with commas (encoded)");
     is_str(fill_str("/p/{order.nothing}", PT_TPL_PATH), "<1>", "missing member");
     is_str(fill_str("/p/{order.items[9].id}", PT_TPL_PATH), "<1>", "index out of range");
     is_str(fill_str("/p/{order.customer_id.x}", PT_TPL_PATH), "<1>", "member of a number");
@@ -260,7 +262,7 @@ int main(void)
 {
     pt_arena_init(&arena);
     results[0] = json_loads("{\"customer_id\": 7, \"price\": 19.99, \"flag\": true, \"none\": null,"
-                            " \"items\": [{\"id\": 1}, {\"id\": \"b/c\"}],"
+                            " \"items\": [{\"id\": 1}, {\"id\": \"b/c\"}], \"ids\": [1, 2, 3],"
                             " \"inject\": \"\\\", \\\"x\\\": \\\"1\"}",
                             0, NULL);
     ok(results[0] != NULL, "fixture");
