@@ -56,9 +56,8 @@ static const char *template_why(struct pt_ccall *cc, const struct pt_tpl *t,
         if (dep->result == NULL)
             extra = pt_arena_printf(a, " (call \"%s\" has no result)", dep->def->key);
     }
-    return pt_arena_printf(a, "%s placeholder %.*s %s%s", where,
-                           (int)(ph.len > 100 ? 100 : ph.len), ph.ptr, f->why,
-                           extra != NULL ? extra : "");
+    return pt_arena_printf(a, "%s placeholder %.*s %s%s", where, (int)(ph.len > 100 ? 100 : ph.len),
+                           ph.ptr, f->why, extra != NULL ? extra : "");
 }
 
 /* Fill t; on failure fail the call and return false. */
@@ -69,8 +68,8 @@ static bool fill(struct pt_ccall *cc, const struct pt_tpl *t, const struct pt_tp
     int rc = pt_tpl_fill(t, s, out, &f);
     if (rc == PT_TPL_OK)
         return true;
-    pt_ccall_failed(cc, rc < 0 ? "could not be built (out of memory)" : template_why(cc, t, &f, where),
-                    false);
+    pt_ccall_failed(
+        cc, rc < 0 ? "could not be built (out of memory)" : template_why(cc, t, &f, where), false);
     return false;
 }
 
@@ -96,8 +95,9 @@ static bool build_target(struct pt_ccall *cc, const struct pt_tpl_scope *s, stru
         if (rc == PT_TPL_MISSING && q->omit_if_missing)
             continue;
         if (rc != PT_TPL_OK) {
-            pt_ccall_failed(cc, rc < 0 ? "could not be built (out of memory)"
-                                       : template_why(cc, &q->value, &f, "query"),
+            pt_ccall_failed(cc,
+                            rc < 0 ? "could not be built (out of memory)"
+                                   : template_why(cc, &q->value, &f, "query"),
                             false);
             pt_jbuf_free(&v);
             return false;
@@ -256,11 +256,13 @@ static void up_on_head(struct pt_upcall *c, const struct pt_h1_response *resp,
     }
     if (meta->body == PT_H1_BODY_LENGTH && meta->content_length > cc->def->max_body_bytes) {
         pt_upcall_cancel(c);
-        pt_ccall_failed(cc, ok ? pt_arena_printf(a, "sent a body of %llu bytes, more than "
-                                                    "max_body_bytes (%llu)",
-                                                 (unsigned long long)meta->content_length,
-                                                 (unsigned long long)cc->def->max_body_bytes)
-                               : pt_arena_printf(a, "answered %d", resp->status),
+        pt_ccall_failed(cc,
+                        ok ? pt_arena_printf(a,
+                                             "sent a body of %llu bytes, more than "
+                                             "max_body_bytes (%llu)",
+                                             (unsigned long long)meta->content_length,
+                                             (unsigned long long)cc->def->max_body_bytes)
+                           : pt_arena_printf(a, "answered %d", resp->status),
                         false);
     }
 }
@@ -272,9 +274,10 @@ static bool up_on_body(struct pt_upcall *c, const char *p, size_t n, bool end)
     bool ok = cc->status >= 200 && cc->status < 300;
     if (cc->resp.len + n > cc->def->max_body_bytes) {
         pt_upcall_cancel(c);
-        pt_ccall_failed(cc, ok ? pt_arena_printf(a, "sent a body larger than max_body_bytes (%llu)",
-                                                 (unsigned long long)cc->def->max_body_bytes)
-                               : pt_arena_printf(a, "answered %d", cc->status),
+        pt_ccall_failed(cc,
+                        ok ? pt_arena_printf(a, "sent a body larger than max_body_bytes (%llu)",
+                                             (unsigned long long)cc->def->max_body_bytes)
+                           : pt_arena_printf(a, "answered %d", cc->status),
                         false);
         return false;
     }
@@ -296,9 +299,10 @@ static bool up_on_body(struct pt_upcall *c, const char *p, size_t n, bool end)
     json_t *v = pt_json_from_body(cc->resp.p, cc->resp.len, cc->media, &why);
     pt_jbuf_free(&cc->resp);
     if (v == NULL) {
-        pt_ccall_failed(cc, why != NULL && strcmp(why, "invalid JSON") == 0
-                                ? "sent invalid JSON (its Content-Type says JSON)"
-                                : "could not be read (out of memory)",
+        pt_ccall_failed(cc,
+                        why != NULL && strcmp(why, "invalid JSON") == 0
+                            ? "sent invalid JSON (its Content-Type says JSON)"
+                            : "could not be read (out of memory)",
                         false);
         return false;
     }
@@ -360,7 +364,8 @@ static void on_call_timeout(struct pt_loop *loop, struct pt_timer *t)
     if (cc->up_started && !cc->up.done)
         pt_upcall_cancel(&cc->up);
     pt_ccall_failed(cc,
-                    pt_arena_printf(&cc->run->ex->arena, "did not answer within its timeout (%llums)",
+                    pt_arena_printf(&cc->run->ex->arena,
+                                    "did not answer within its timeout (%llums)",
                                     (unsigned long long)cc->def->timeout_ms),
                     true);
 }
@@ -387,7 +392,8 @@ void pt_ccall_start(struct pt_ccall *cc)
     if (!build_headers(cc, &scope, &b))
         goto out;
     cc->head_rest = to_arena(cc, &b);
-    if (cc->target.ptr == NULL || cc->head_rest.ptr == NULL || (def->has_body && cc->body.ptr == NULL)) {
+    if (cc->target.ptr == NULL || cc->head_rest.ptr == NULL ||
+        (def->has_body && cc->body.ptr == NULL)) {
         pt_ccall_failed(cc, "could not be built (out of memory)", false);
         goto out;
     }

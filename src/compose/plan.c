@@ -14,8 +14,8 @@
  */
 enum { WHITE = 0, GREY, BLACK };
 
-static int visit(const uint64_t *deps, size_t n, unsigned v, unsigned char *colour,
-                 unsigned *stack, size_t depth, unsigned *cycle, size_t *len)
+static int visit(const uint64_t *deps, size_t n, unsigned v, unsigned char *colour, unsigned *stack,
+                 size_t depth, unsigned *cycle, size_t *len)
 {
     colour[v] = GREY;
     stack[depth] = v;
@@ -59,15 +59,24 @@ static bool in_list(struct pt_str name, const char *const *list)
 }
 
 static const char *const framing[] = {
-    "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-    "upgrade", "content-length", "host", "x-request-id", NULL,
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "host",
+    "x-request-id",
+    NULL,
 };
 
 bool pt_compose_request_header_reserved(struct pt_str name)
 {
     static const char *const ours[] = {
-        "traceparent", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
-        "accept-encoding", NULL,
+        "traceparent",      "x-forwarded-for", "x-forwarded-proto",
+        "x-forwarded-host", "accept-encoding", NULL,
     };
     return in_list(name, framing) || in_list(name, ours);
 }
@@ -75,7 +84,10 @@ bool pt_compose_request_header_reserved(struct pt_str name)
 bool pt_compose_response_header_reserved(struct pt_str name)
 {
     static const char *const ours[] = {
-        "content-type", "content-encoding", "x-portico-partial", NULL,
+        "content-type",
+        "content-encoding",
+        "x-portico-partial",
+        NULL,
     };
     return in_list(name, framing) || in_list(name, ours);
 }

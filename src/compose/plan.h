@@ -20,7 +20,7 @@
 struct pt_service;
 
 /** Calls one composition may hold at most (dependencies are a 64-bit set). */
-#define PT_COMPOSE_MAX_CALLS 64
+#define PT_COMPOSE_MAX_CALLS         64
 #define PT_COMPOSE_DEFAULT_MAX_CALLS 16
 
 struct pt_compose_header {
@@ -47,16 +47,16 @@ struct pt_compose_call {
     size_t nheaders;
     struct pt_tpl body;
     bool has_body;
-    bool body_has_type;           /* the call's headers set Content-Type */
-    struct pt_str *forward;       /* client headers passed on (aggregate's, then the call's) */
+    bool body_has_type;     /* the call's headers set Content-Type */
+    struct pt_str *forward; /* client headers passed on (aggregate's, then the call's) */
     size_t nforward;
-    uint64_t timeout_ms;          /* 0: none but the service's and the composition's */
-    uint64_t max_body_bytes;      /* response body limit */
-    struct pt_str fallback;       /* JSON text, when has_fallback */
+    uint64_t timeout_ms;     /* 0: none but the service's and the composition's */
+    uint64_t max_body_bytes; /* response body limit */
+    struct pt_str fallback;  /* JSON text, when has_fallback */
     bool has_fallback;
     bool optional;
     const struct pt_fields *fields; /* NULL: keep everything */
-    uint64_t deps;                /* bit i: this call reads call i's result */
+    uint64_t deps;                  /* bit i: this call reads call i's result */
 };
 
 struct pt_aggregate {
@@ -85,7 +85,8 @@ int pt_compose_find_cycle(const uint64_t *deps, size_t n, unsigned *cycle, size_
  */
 bool pt_compose_request_header_reserved(struct pt_str name);
 
-/** Header names expose_headers may not list: framing, Content-Type, X-Request-Id, X-Portico-Partial. */
+/** Header names expose_headers may not list: framing, Content-Type, X-Request-Id,
+ * X-Portico-Partial. */
 bool pt_compose_response_header_reserved(struct pt_str name);
 
 #endif

@@ -35,9 +35,9 @@ struct pt_ccall {
     struct pt_compose_run *run;
     const struct pt_compose_call *def;
     enum pt_ccall_state state;
-    bool failed;          /* the call itself failed (why says how) */
-    bool timed_out;       /* failed by a timeout: the composition answers 504 for it */
-    const char *why;      /* "answered 500", "timed out after 300ms", ... (arena or static) */
+    bool failed;     /* the call itself failed (why says how) */
+    bool timed_out;  /* failed by a timeout: the composition answers 504 for it */
+    const char *why; /* "answered 500", "timed out after 300ms", ... (arena or static) */
     struct pt_upcall up;
     bool up_started;
     struct pt_timer timer; /* the call's own timeout */

@@ -70,8 +70,7 @@ static bool unreserved(unsigned char c)
 
 bool pt_tpl_reserved(struct pt_str n)
 {
-    return pt_str_eq_lit(n, "query") || pt_str_eq_lit(n, "header") ||
-           pt_str_eq_lit(n, "consumer");
+    return pt_str_eq_lit(n, "query") || pt_str_eq_lit(n, "header") || pt_str_eq_lit(n, "consumer");
 }
 
 /* ---- encoding helpers ---- */
@@ -145,12 +144,12 @@ struct parser {
     enum pt_tpl_kind kind;
     struct pt_tpl *t;
     struct pt_tpl_error *err;
-    char *lit;      /* literal storage: every literal is appended here */
+    char *lit; /* literal storage: every literal is appended here */
     size_t litlen;
     size_t lit_start; /* start of the literal being gathered */
-    bool in_query;  /* PATH: after the first literal '?' */
-    bool in_string; /* BODY: inside a JSON string literal */
-    bool escaped;   /* BODY: the previous literal byte was a '\' inside a string */
+    bool in_query;    /* PATH: after the first literal '?' */
+    bool in_string;   /* BODY: inside a JSON string literal */
+    bool escaped;     /* BODY: the previous literal byte was a '\' inside a string */
 };
 
 __attribute__((format(printf, 3, 4))) static int fail(struct parser *ps, size_t off,
@@ -190,8 +189,8 @@ static enum pt_tpl_enc current_enc(const struct parser *ps)
 }
 
 /* Steps (.name or [N]) in ref[i..n); off is the ref's offset in the source. */
-static int parse_steps(struct parser *ps, struct pt_tpl_part *p, const char *ref, size_t i, size_t n,
-                       size_t off)
+static int parse_steps(struct parser *ps, struct pt_tpl_part *p, const char *ref, size_t i,
+                       size_t n, size_t off)
 {
     /* at most one step per two bytes */
     struct pt_tpl_step *steps = NULL;
@@ -215,7 +214,8 @@ static int parse_steps(struct parser *ps, struct pt_tpl_part *p, const char *ref
             while (i < n && is_digit(ref[i]) && i - s < 10)
                 v = v * 10 + (uint64_t)(ref[i++] - '0');
             if (i == s || i >= n || ref[i] != ']' || v > INT32_MAX)
-                return fail(ps, off + s - 1, "an index is written [N], N a number up to 2147483647");
+                return fail(ps, off + s - 1,
+                            "an index is written [N], N a number up to 2147483647");
             i++;
             steps[k++] = (struct pt_tpl_step){PT_STR_NULL, (uint32_t)v, true};
         } else {
@@ -235,8 +235,9 @@ static ssize_t parse_placeholder(struct parser *ps, size_t start)
     size_t end = ps->src.len;
     const char *close = memchr(s + start, '}', end - start);
     if (close == NULL)
-        return fail(ps, start, "'{' starts a placeholder that is not closed by '}' (write {{ for "
-                               "a literal '{')");
+        return fail(ps, start,
+                    "'{' starts a placeholder that is not closed by '}' (write {{ for "
+                    "a literal '{')");
     size_t cend = (size_t)(close - s); /* offset of '}' */
     size_t rs = start + 1;             /* ref start */
     size_t re = cend;                  /* ref end */
@@ -252,7 +253,8 @@ static ssize_t parse_placeholder(struct parser *ps, size_t start)
     }
     for (size_t i = 0; i < p->def.len; i++)
         if (is_ctl((unsigned char)p->def.ptr[i]))
-            return fail(ps, (size_t)(p->def.ptr - s) + i, "a default cannot hold control characters");
+            return fail(ps, (size_t)(p->def.ptr - s) + i,
+                        "a default cannot hold control characters");
     size_t i = rs;
     while (i < re && name_char(s[i]))
         i++;
@@ -271,7 +273,8 @@ static ssize_t parse_placeholder(struct parser *ps, size_t start)
             return fail(ps, ns, "expected a %s name after '%s.'", q ? "query argument" : "header",
                         q ? "query" : "header");
         if (i < re)
-            return fail(ps, i, "unexpected '%c' in a %s name", s[i], q ? "query argument" : "header");
+            return fail(ps, i, "unexpected '%c' in a %s name", s[i],
+                        q ? "query argument" : "header");
         p->src = q ? PT_TPL_QUERY_ARG : PT_TPL_HEADER_VAL;
         p->text = pt_str_make(s + ns, i - ns);
     } else {
@@ -318,11 +321,14 @@ static int check_literal(struct parser *ps, size_t i)
         if (c == '#')
             return fail(ps, i, "a path cannot hold a fragment ('#')");
         if (c <= 0x20 || c >= 0x7f)
-            return fail(ps, i, "a path cannot hold spaces, control characters or non-ASCII "
-                               "bytes (percent-encode them)");
+            return fail(ps, i,
+                        "a path cannot hold spaces, control characters or non-ASCII "
+                        "bytes (percent-encode them)");
         if (c == '{' || c == '}')
-            return fail(ps, i, "a literal '%c' is not allowed in a path (a placeholder is "
-                               "{name})", c);
+            return fail(ps, i,
+                        "a literal '%c' is not allowed in a path (a placeholder is "
+                        "{name})",
+                        c);
         if (c == '?')
             ps->in_query = true;
         return 0;

@@ -51,12 +51,12 @@ enum pt_tpl_kind {
 
 enum pt_tpl_src {
     PT_TPL_LITERAL = 0,
-    PT_TPL_REF,       /* NAME[.path]: not yet known to be a capture or a call (see pt_tpl_bind) */
-    PT_TPL_CAPTURE,   /* a route capture */
-    PT_TPL_RESULT,    /* a call's result (call = its index) */
-    PT_TPL_QUERY_ARG, /* query.ARG */
-    PT_TPL_HEADER_VAL,/* header.NAME */
-    PT_TPL_CONSUMER,  /* consumer[.path] */
+    PT_TPL_REF,        /* NAME[.path]: not yet known to be a capture or a call (see pt_tpl_bind) */
+    PT_TPL_CAPTURE,    /* a route capture */
+    PT_TPL_RESULT,     /* a call's result (call = its index) */
+    PT_TPL_QUERY_ARG,  /* query.ARG */
+    PT_TPL_HEADER_VAL, /* header.NAME */
+    PT_TPL_CONSUMER,   /* consumer[.path] */
     PT_TPL_SRC_COUNT
 };
 

@@ -292,9 +292,10 @@ static void bind_tpl(struct agg_build *b, struct pt_compose_call *self, struct p
             continue;
         }
         if (capture) {
-            snprintf(msg, sizeof(msg), "%s: {%.*s} is a capture of the route's path: it has no "
-                     "members or indexes", what, (int)(p->text.len > 64 ? 64 : p->text.len),
-                     p->text.ptr);
+            snprintf(msg, sizeof(msg),
+                     "%s: {%.*s} is a capture of the route's path: it has no "
+                     "members or indexes",
+                     what, (int)(p->text.len > 64 ? 64 : p->text.len), p->text.ptr);
         } else {
             const char *hint = suggest_key(b, p->text);
             snprintf(msg, sizeof(msg),
@@ -318,8 +319,7 @@ static void check_probe(struct agg_build *b, const struct pt_tpl *t, const struc
     pt_jbuf_init(&probe);
     if (pt_tpl_probe(t, &probe) != 0) {
         pt_conf_error(b->c, n, "out of memory");
-    } else if (t->kind == PT_TPL_PATH &&
-               pt_tpl_has_dot_segment(pt_str_make(probe.p, probe.len))) {
+    } else if (t->kind == PT_TPL_PATH && pt_tpl_has_dot_segment(pt_str_make(probe.p, probe.len))) {
         pt_conf_error(b->c, n, "%s: must not contain '.' or '..' segments", what);
     } else if (t->kind == PT_TPL_BODY) {
         json_error_t err;
@@ -363,7 +363,9 @@ static void resolve_service(struct agg_build *b, struct pt_compose_call *call,
         hint = pt_conf_suggest(name, names, ns);
     }
     pt_conf_error(c, n, "service: unknown service \"%.100s\"%s%s%s", name,
-                  hint ? " (did you mean \"" : ns == 0 ? " (no services are defined)" : "",
+                  hint      ? " (did you mean \""
+                  : ns == 0 ? " (no services are defined)"
+                            : "",
                   hint ? hint : "", hint ? "\"?)" : "");
     free(names);
 }
@@ -416,10 +418,10 @@ static void compile_query(struct agg_build *b, struct pt_compose_call *call,
             return;
         }
         if (parse_tpl(b, call, p->value, "query", pt_str_make(v, strlen(v)),
-                      p->value->scalar.value == p->value->scalar.raw, PT_TPL_QUERY,
-                      &q->value) != 0)
+                      p->value->scalar.value == p->value->scalar.raw, PT_TPL_QUERY, &q->value) != 0)
             continue;
-        q->omit_if_missing = q->value.nparts == 1 && q->value.nrefs == 1 && !q->value.parts[0].has_def;
+        q->omit_if_missing =
+            q->value.nparts == 1 && q->value.nrefs == 1 && !q->value.parts[0].has_def;
         call->nquery++;
     }
 }
@@ -595,8 +597,8 @@ static void compile_key(struct agg_build *b, struct pt_compose_call *call,
 
 /* Second pass: every other key; templates are bound as they are parsed. */
 static void compile_call(struct agg_build *b, struct pt_compose_call *call,
-                         const struct pt_conf_node *n, const struct pt_str *agg_fwd, size_t nagg_fwd,
-                         const char *where)
+                         const struct pt_conf_node *n, const struct pt_str *agg_fwd,
+                         size_t nagg_fwd, const char *where)
 {
     struct pt_conf_ctx *c = b->c;
     struct call_fields f = {0};
@@ -641,8 +643,9 @@ static void compile_call(struct agg_build *b, struct pt_compose_call *call,
     const struct pt_conf_node *fb = pt_conf_map_get(n, "fallback");
     if (fb != NULL) {
         if (f.optional)
-            pt_conf_error(c, fb, "fallback: a call with a fallback cannot also be optional "
-                                 "(the fallback already replaces a failed result)");
+            pt_conf_error(c, fb,
+                          "fallback: a call with a fallback cannot also be optional "
+                          "(the fallback already replaces a failed result)");
         else
             compile_fallback(b, call, fb);
     }
@@ -701,13 +704,18 @@ void pt__conf_aggregate(struct pt_conf_ctx *c, struct pt_route *r, const struct 
     if (ncalls > f.max_calls) {
         pt_conf_error(c, f.calls->seq.items[f.max_calls],
                       "calls: %zu calls, more than max_calls (%u)%s", ncalls, f.max_calls,
-                      f.max_calls < PT_COMPOSE_MAX_CALLS ? "" : ", the most a composition may make");
+                      f.max_calls < PT_COMPOSE_MAX_CALLS ? ""
+                                                         : ", the most a composition may make");
         if (ncalls > PT_COMPOSE_MAX_CALLS)
             return;
     }
     struct pt_aggregate *agg = pt_arena_calloc(c->a, sizeof(*agg));
-    struct agg_build b = {.c = c, .agg = agg, .route = r->name, .paths = paths,
-                          .npaths = npaths, .paths_ok = paths_ok,
+    struct agg_build b = {.c = c,
+                          .agg = agg,
+                          .route = r->name,
+                          .paths = paths,
+                          .npaths = npaths,
+                          .paths_ok = paths_ok,
                           .by_name = services_by_name};
     b.key_nodes = calloc(ncalls, sizeof(*b.key_nodes));
     b.refs = calloc(ncalls * ncalls, sizeof(*b.refs));

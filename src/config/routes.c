@@ -419,8 +419,10 @@ static void compile_aggregate(struct pt_conf_ctx *c, struct route_build *b,
     for (size_t i = 0; i < sizeof(proxy_only) / sizeof(proxy_only[0]); i++) {
         const struct pt_conf_node *k = pt_conf_map_get(n, proxy_only[i]);
         if (k != NULL && !pt_conf_is_null(k))
-            pt_conf_error(c, k, "%s: has no effect on a route with aggregate (each call has its "
-                                "own path)", proxy_only[i]);
+            pt_conf_error(c, k,
+                          "%s: has no effect on a route with aggregate (each call has its "
+                          "own path)",
+                          proxy_only[i]);
     }
     pt__conf_aggregate(c, b->r, f->aggregate, b->paths, b->npaths, b->paths_ok, by_name, where);
 }

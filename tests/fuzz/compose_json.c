@@ -77,7 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         s = i + 1;
     }
     size_t bad = 0;
-    struct pt_fields *fields = npaths > 0 && spec.len > 0 ? pt_fields_compile(&a, paths, npaths, &bad) : NULL;
+    struct pt_fields *fields =
+        npaths > 0 && spec.len > 0 ? pt_fields_compile(&a, paths, npaths, &bad) : NULL;
 
     json_t *values[MAX_PARTS] = {0};
     json_t *shown[MAX_PARTS] = {0};

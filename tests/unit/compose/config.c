@@ -44,26 +44,27 @@ static const char *entry(const struct pt_diag *d, size_t i)
 static void test_valid(void)
 {
     struct pt_diag d;
-    struct pt_snapshot *s = load(HEAD "      timeout: 800ms\n"
-                                      "      merge: shallow\n"
-                                      "      expose_headers: [Cache-Control]\n"
-                                      "      forward_headers: [Authorization]\n"
-                                      "      calls:\n"
-                                      "        - {key: order, service: orders, path: \"/orders/{id}\"}\n"
-                                      "        - key: customer\n"
-                                      "          service: users\n"
-                                      "          method: POST\n"
-                                      "          path: \"/users/{order.customer_id}?v={query.v:-1}\"\n"
-                                      "          query: {expand: \"{query.expand}\", \"a b\": x}\n"
-                                      "          headers: {X-Order: \"{order.id}\"}\n"
-                                      "          body: {note: \"order {id}\"}\n"
-                                      "          forward_headers: [Accept-Language, authorization]\n"
-                                      "          timeout: 300ms\n"
-                                      "          fields: [name, address.city]\n"
-                                      "          fallback: {name: unknown}\n"
-                                      "        - {key: items, service: orders, path: \"/items\","
-                                      " optional: true, fallback: ~, max_body_bytes: 1k}\n",
-                                 &d);
+    struct pt_snapshot *s =
+        load(HEAD "      timeout: 800ms\n"
+                  "      merge: shallow\n"
+                  "      expose_headers: [Cache-Control]\n"
+                  "      forward_headers: [Authorization]\n"
+                  "      calls:\n"
+                  "        - {key: order, service: orders, path: \"/orders/{id}\"}\n"
+                  "        - key: customer\n"
+                  "          service: users\n"
+                  "          method: POST\n"
+                  "          path: \"/users/{order.customer_id}?v={query.v:-1}\"\n"
+                  "          query: {expand: \"{query.expand}\", \"a b\": x}\n"
+                  "          headers: {X-Order: \"{order.id}\"}\n"
+                  "          body: {note: \"order {id}\"}\n"
+                  "          forward_headers: [Accept-Language, authorization]\n"
+                  "          timeout: 300ms\n"
+                  "          fields: [name, address.city]\n"
+                  "          fallback: {name: unknown}\n"
+                  "        - {key: items, service: orders, path: \"/items\","
+                  " optional: true, fallback: ~, max_body_bytes: 1k}\n",
+             &d);
     for (size_t i = 0; i < d.n; i++)
         note("%s", entry(&d, i));
     ok(s == NULL && d.nerrors == 1, "one error: fallback with optional");
@@ -111,14 +112,15 @@ static void test_valid(void)
         ok(c->path.parts[1].src == PT_TPL_RESULT && c->path.parts[1].call == 0,
            "{order.customer_id} reads call 0");
         is_int(c->nquery, 2, "query arguments");
-        ok(c->nquery == 2 && pt_str_eq_lit(c->query[1].name, "a%20b") && c->query[0].omit_if_missing &&
-               !c->query[1].omit_if_missing,
+        ok(c->nquery == 2 && pt_str_eq_lit(c->query[1].name, "a%20b") &&
+               c->query[0].omit_if_missing && !c->query[1].omit_if_missing,
            "query names encoded; a lone placeholder may be left out");
         ok(c->nforward == 2 && pt_str_eq_lit(c->forward[0], "Authorization") &&
                pt_str_eq_lit(c->forward[1], "Accept-Language"),
            "forward_headers: the aggregate's, then the call's, without duplicates");
         ok(c->has_body && c->body_has_type, "body and its content type");
-        ok(c->has_fallback && pt_str_eq_lit(c->fallback, "{\"name\":\"unknown\"}"), "fallback JSON");
+        ok(c->has_fallback && pt_str_eq_lit(c->fallback, "{\"name\":\"unknown\"}"),
+           "fallback JSON");
         ok(i->has_fallback && pt_str_eq_lit(i->fallback, "null"), "fallback: ~ is null");
         is_int(c->timeout_ms, 300, "call timeout");
         is_int(o->timeout_ms, 0, "no call timeout by default");
@@ -242,7 +244,8 @@ static void test_mistakes(void)
                                  "    strip_prefix: /x\n"
                                  "    aggregate: {calls: [{key: k, service: a, path: /}]}\n",
                                  &d);
-    ok(s == NULL && strncmp(entry(&d, 0), "t.yaml:6:16: aggregate: a route has either a service", 51) == 0,
+    ok(s == NULL &&
+           strncmp(entry(&d, 0), "t.yaml:6:16: aggregate: a route has either a service", 51) == 0,
        "service and aggregate: %s", entry(&d, 0));
     pt_diag_free(&d);
     s = load("services: {a: {targets: [\"127.0.0.1:1\"]}}\n"

@@ -52,9 +52,11 @@ static const char *filtered(const char *doc, const char *const *paths, size_t n)
 
 static void test_fields(void)
 {
-    const char *doc = "{\"id\":1,\"name\":\"a\",\"secret\":\"s\","
-                      "\"customer\":{\"name\":\"Ada\",\"email\":\"e\",\"addr\":{\"city\":\"L\",\"zip\":\"1\"}},"
-                      "\"items\":[{\"sku\":\"x\",\"qty\":1},{\"sku\":\"y\",\"qty\":2},3,[{\"sku\":\"z\",\"q\":0}]]}";
+    const char *doc =
+        "{\"id\":1,\"name\":\"a\",\"secret\":\"s\","
+        "\"customer\":{\"name\":\"Ada\",\"email\":\"e\",\"addr\":{\"city\":\"L\",\"zip\":\"1\"}},"
+        "\"items\":[{\"sku\":\"x\",\"qty\":1},{\"sku\":\"y\",\"qty\":2},3,[{\"sku\":\"z\",\"q\":0}]"
+        "]}";
     const char *a[] = {"id", "name"};
     is_str(filtered(doc, a, 2), "{\"id\":1,\"name\":\"a\"}", "top-level fields, in list order");
     const char *b[] = {"customer.name", "customer.addr.city"};
@@ -64,13 +66,15 @@ static void test_fields(void)
     is_str(filtered(doc, c, 1), "{\"items\":[{\"sku\":\"x\"},{\"sku\":\"y\"},3,[{\"sku\":\"z\"}]]}",
            "a path through an array filters each element (scalars pass, nested arrays too)");
     const char *d[] = {"customer", "customer.name"};
-    is_str(filtered(doc, d, 2),
-           "{\"customer\":{\"name\":\"Ada\",\"email\":\"e\",\"addr\":{\"city\":\"L\",\"zip\":\"1\"}}}",
-           "a whole member wins over a sub-path");
+    is_str(
+        filtered(doc, d, 2),
+        "{\"customer\":{\"name\":\"Ada\",\"email\":\"e\",\"addr\":{\"city\":\"L\",\"zip\":\"1\"}}}",
+        "a whole member wins over a sub-path");
     const char *e[] = {"customer.name", "customer"};
-    is_str(filtered(doc, e, 2),
-           "{\"customer\":{\"name\":\"Ada\",\"email\":\"e\",\"addr\":{\"city\":\"L\",\"zip\":\"1\"}}}",
-           "in either order");
+    is_str(
+        filtered(doc, e, 2),
+        "{\"customer\":{\"name\":\"Ada\",\"email\":\"e\",\"addr\":{\"city\":\"L\",\"zip\":\"1\"}}}",
+        "in either order");
     const char *g[] = {"nope", "name.deeper", "id"};
     is_str(filtered(doc, g, 3), "{\"id\":1}", "missing members and too-deep paths are left out");
     const char *h[] = {"sku"};
@@ -104,10 +108,11 @@ static void test_merge(void)
                             PT_STR_LIT("note"), PT_STR_LIT("gone")};
     json_t *v[] = {J("{\"id\":1,\"name\":\"o\"}"), J("{\"name\":\"u\",\"age\":3}"), J("[1,2]"),
                    J("\"hi\""), NULL};
-    is_str(dump(pt_merge(PT_MERGE_GROUP, keys, v, 5)),
-           "{\"order\":{\"id\":1,\"name\":\"o\"},\"user\":{\"name\":\"u\",\"age\":3},\"tags\":[1,2],"
-           "\"note\":\"hi\"}",
-           "group: each under its key, left-out calls absent");
+    is_str(
+        dump(pt_merge(PT_MERGE_GROUP, keys, v, 5)),
+        "{\"order\":{\"id\":1,\"name\":\"o\"},\"user\":{\"name\":\"u\",\"age\":3},\"tags\":[1,2],"
+        "\"note\":\"hi\"}",
+        "group: each under its key, left-out calls absent");
     is_str(dump(pt_merge(PT_MERGE_SHALLOW, keys, v, 5)),
            "{\"id\":1,\"name\":\"u\",\"age\":3,\"tags\":[1,2],\"note\":\"hi\"}",
            "shallow: objects merged, the later call wins, non-objects under their key");
@@ -156,8 +161,13 @@ static void test_bodies(void)
     is_str(body("42", 2, PT_MEDIA_NONE), "42", "no type: JSON when it parses");
     is_str(body("42", 2, PT_MEDIA_OTHER), "\"42\"", "text/plain: a string");
     is_str(body("", 0, PT_MEDIA_JSON), "null", "empty: null");
-    is_str(body("<p>\"hi\"\n</p>", 12, PT_MEDIA_OTHER), "\"<p>\\\"hi\\\"\\n</p>\"", "HTML embedded");
-    is_str(body("a\xff" "b\xc3", 4, PT_MEDIA_OTHER), "\"a\xef\xbf\xbd" "b\xef\xbf\xbd\"",
+    is_str(body("<p>\"hi\"\n</p>", 12, PT_MEDIA_OTHER), "\"<p>\\\"hi\\\"\\n</p>\"",
+           "HTML embedded");
+    is_str(body("a\xff"
+                "b\xc3",
+                4, PT_MEDIA_OTHER),
+           "\"a\xef\xbf\xbd"
+           "b\xef\xbf\xbd\"",
            "invalid UTF-8 becomes U+FFFD");
     is_str(body("a\0b", 3, PT_MEDIA_OTHER), "\"a\\u0000b\"", "NUL kept, escaped");
     is_str(body("[12345678901234567890]", 22, PT_MEDIA_JSON), "[1.2345678901234567e+19]",

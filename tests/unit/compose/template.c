@@ -140,10 +140,12 @@ static void test_parse(void)
        "dotted path with an index");
 
     t = parse("{\"a\": {order}, \"b\": \"x{id}y\", \"c\": {{}", PT_TPL_BODY);
-    ok(t.nrefs == 2 && t.parts[1].enc == PT_TPL_ENC_JSON && t.parts[3].enc == PT_TPL_ENC_JSON_STRING,
+    ok(t.nrefs == 2 && t.parts[1].enc == PT_TPL_ENC_JSON &&
+           t.parts[3].enc == PT_TPL_ENC_JSON_STRING,
        "body: outside a string JSON, inside a string escaped");
     t = parse("{\"a\": \"q\\\"{id}\", \"b\": {id}}", PT_TPL_BODY);
-    ok(t.nrefs == 2 && t.parts[1].enc == PT_TPL_ENC_JSON_STRING && t.parts[3].enc == PT_TPL_ENC_JSON,
+    ok(t.nrefs == 2 && t.parts[1].enc == PT_TPL_ENC_JSON_STRING &&
+           t.parts[3].enc == PT_TPL_ENC_JSON,
        "an escaped quote does not end the string");
     t = parse("{ \"x\": 1 }", PT_TPL_BODY);
     ok(t.nrefs == 0 && t.nparts == 1, "JSON braces are literal");
