@@ -34,8 +34,11 @@ static void put_header(struct pt_jbuf *b, struct pt_str name, struct pt_str valu
     pt_jbuf_put(b, "\r\n", 2);
 }
 
+/* Does the call write this header itself (its `headers`, or the body's Content-Type)? */
 static bool call_sets(const struct pt_compose_call *def, struct pt_str name)
 {
+    if (def->has_body && pt_str_case_eq_lit(name, "content-type"))
+        return true;
     for (size_t i = 0; i < def->nheaders; i++)
         if (pt_str_case_eq(def->headers[i].name, name))
             return true;

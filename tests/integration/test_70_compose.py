@@ -421,14 +421,17 @@ def test_forward_and_expose_headers(gateway, backend):
     be = backend("b", handler)
     gw = compose(gateway, {"b": be}, [
         {"key": "a", "service": "b", "path": "/a", "forward_headers": ["Accept-Language"]},
-        {"key": "b", "service": "b", "path": "/b", "headers": {"Authorization": "Bearer call-b"}},
+        {"key": "b", "service": "b", "path": "/b", "headers": {"Authorization": "Bearer call-b"},
+         "method": "POST", "body": "{}", "forward_headers": ["Content-Type"]},
     ], forward_headers=["Authorization"], expose_headers=["Cache-Control", "Set-Cookie"])
     r = get(gw, "/c", [("Authorization", "Bearer client"), ("Accept-Language", "fr"), ("Cookie", "c=1"),
-                       ("X-Other", "1")])
+                       ("X-Other", "1"), ("Content-Type", "text/plain")])
     d = doc(r)
     a, b = sorted(be.received, key=lambda q: q.path)
     assert a.header("Authorization") == "Bearer client" and a.header("Accept-Language") == "fr"
     assert b.header("Authorization") == "Bearer call-b", "the call's own header wins"
+    assert b.headers_all("Content-Type") == ["application/json"], "a body's type is not forwarded"
+    assert a.header("Content-Type") is None
     assert b.header("Accept-Language") is None
     for req in (a, b):
         assert req.header("Cookie") is None and req.header("X-Other") is None
