@@ -285,6 +285,14 @@ static void up_on_head(struct pt_upcall *c, const struct pt_h1_response *resp,
         pt_proxy_respond_problem(ex, 502, NULL, "out of memory", NULL, 0);
         return;
     }
+    ex->upstream_status = resp->status;
+    const struct pt_plugin_chain *ch = ex->chain;
+    for (size_t i = 0; ch != NULL && i < ch->n; i++)
+        if (ch->items[i].ops->on_upstream_response != NULL &&
+            (ch->items[i].ops->on_upstream_response(ch->items[i].state, ex, &head) ==
+                 PT_PLUGIN_RESPONDED ||
+             ex->responded || ex->finished))
+            return;
     if (wants_body(ex, &head)) {
         if (keep_head(ex, &head) != 0) {
             pt_proxy_respond_problem(ex, 502, NULL, "out of memory", NULL, 0);
