@@ -30,6 +30,7 @@
 #include "compose/merge.h"
 #include "compose/run-int.h"
 #include "compose/template.h"
+#include "plugins/plugin.h"
 #include "proxy/proxy.h"
 #include "proxy/route.h"
 #include "proxy/worker.h"
@@ -238,14 +239,31 @@ static void stop_all(struct pt_compose_run *run)
     pt_loop_cancel_defer(loop_of(run), &run->pump);
 }
 
+/*
+ * A failed composition is a failed upstream for the route's plugins: one of
+ * them (fallback, cache's stale_if_error) may answer instead.  True when one did.
+ */
+static bool plugin_answered(struct pt_exchange *ex, int status)
+{
+    const struct pt_plugin_chain *ch = ex->chain;
+    for (size_t i = 0; ch != NULL && i < ch->n; i++)
+        if (ch->items[i].ops->on_upstream_error != NULL &&
+            ch->items[i].ops->on_upstream_error(ch->items[i].state, ex, status) ==
+                PT_PLUGIN_RESPONDED)
+            return true;
+    return false;
+}
+
 static void respond_failed(struct pt_compose_run *run, const struct pt_ccall *cc)
 {
     struct pt_exchange *ex = run->ex;
     stop_all(run);
     char *detail = pt_arena_printf(&ex->arena, "call \"%s\" (service %s) %s", cc->def->key,
                                    cc->def->service->name, cc->why);
-    pt_proxy_respond_problem(ex, 502, "composition-call-failed",
-                             detail != NULL ? detail : "a call of the composition failed", NULL, 0);
+    ex->error = detail != NULL ? detail : "a call of the composition failed";
+    if (plugin_answered(ex, 502))
+        return;
+    pt_proxy_respond_problem(ex, 502, "composition-call-failed", ex->error, NULL, 0);
 }
 
 static void respond_timeout(struct pt_compose_run *run)
@@ -265,8 +283,10 @@ static void respond_timeout(struct pt_compose_run *run)
                                    "the composition did not finish within %llums; still waiting "
                                    "for: %s",
                                    (unsigned long long)run->agg->timeout_ms, names);
-    pt_proxy_respond_problem(ex, 504, "composition-timeout",
-                             detail != NULL ? detail : "the composition timed out", NULL, 0);
+    ex->error = detail != NULL ? detail : "the composition timed out";
+    if (plugin_answered(ex, 504))
+        return;
+    pt_proxy_respond_problem(ex, 504, "composition-timeout", ex->error, NULL, 0);
 }
 
 static void respond_document(struct pt_compose_run *run)

@@ -193,6 +193,16 @@ def test_required_failure_is_502_naming_the_call(gateway, backend, reply, why):
     assert why in d["detail"], d
 
 
+def test_route_fallback_plugin_answers_a_failed_composition(gateway, backend):
+    bad = backend("bad", lambda req: Reply(500, "boom"))
+    r = agg_route("agg", "/c", [{"key": "x", "service": "bad", "path": "/x"}])
+    r["plugins"] = {"fallback": {"status": 200, "body": '{"degraded": true}',
+                                 "headers": {"Content-Type": "application/json"}}}
+    gw = gateway(config({"bad": service(bad)}, [r]))
+    resp = get(gw, "/c")
+    assert resp.status == 200 and json.loads(resp.body) == {"degraded": True}, resp.body
+
+
 def test_unreachable_required_call_is_502(gateway, backend, dead_addr):
     good = backend("good", by_path({"/": {"fine": True}}))
     gw = compose(gateway, {"good": good, "dead": {"targets": [dead_addr], "retries": {"attempts": 0}}}, [
