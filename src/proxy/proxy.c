@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "config/snapshot.h"
+#include "compose/compose.h"
 #include "http/problem.h"
 #include "proxy/forward.h"
 #include "proxy/proxy.h"
@@ -459,6 +460,10 @@ static void start_upstream(struct pt_exchange *ex)
     struct pt_worker *w = ex->worker;
     struct pt_request *req = &ex->req;
     const struct pt_route *route = ex->route;
+    if (route->aggregate != NULL) {
+        pt_compose_handle(ex);
+        return;
+    }
     if (pt_forward_upstream_path(ex) != 0) {
         pt_proxy_respond_problem(ex, 503, NULL, "out of memory", NULL, 0);
         return;
