@@ -27,6 +27,7 @@
 #include "core/alloc.h"
 #include "core/arena.h"
 #include "config/node.h"
+#include "compose/plan.h"
 #include "config/snapshot.h"
 #include "http/problem.h"
 #include "http/reqid.h"
@@ -511,13 +512,18 @@ out:
     pt_arena_destroy(&a);
 }
 
-/* Routes that use service name; a new array of their names (empty when none). */
+/* Routes that use service name, directly or in a composition's calls: a new array of names. */
 static json_t *routes_using(const struct pt_snapshot *s, const char *name)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < s->nroutes; i++) {
         const struct pt_route *r = s->routes[i];
-        if (r->service != NULL && strcmp(r->service->name, name) == 0)
+        bool uses = r->service != NULL && strcmp(r->service->name, name) == 0;
+        for (size_t k = 0; !uses && r->aggregate != NULL && k < r->aggregate->ncalls; k++) {
+            const struct pt_service *svc = r->aggregate->calls[k].service;
+            uses = svc != NULL && strcmp(svc->name, name) == 0;
+        }
+        if (uses)
             json_array_append_new(a, jstr(r->name, strlen(r->name)));
     }
     return a;

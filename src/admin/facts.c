@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "compose/plan.h"
 #include "config/snapshot.h"
 #include "plugins/plugin.h"
 #include "proxy/route.h"
@@ -63,6 +64,21 @@ json_t *pt_admin_route_facts(const struct pt_snapshot *s, size_t index)
                             ? json_stringn(r->strip_prefix.ptr, r->strip_prefix.len)
                             : json_null());
     json_object_set_new(j, "rewrite", rewrite_json(r));
+    if (r->aggregate != NULL) {
+        json_t *calls = json_array();
+        for (size_t i = 0; i < r->aggregate->ncalls; i++) {
+            const struct pt_compose_call *cc = &r->aggregate->calls[i];
+            json_t *c = json_object();
+            json_object_set_new(c, "key", json_string(cc->key));
+            json_object_set_new(c, "service",
+                                cc->service != NULL ? json_string(cc->service->name) : json_null());
+            json_array_append_new(calls, c);
+        }
+        json_t *ag = json_object();
+        json_object_set_new(ag, "timeout_ms", json_integer((json_int_t)r->aggregate->timeout_ms));
+        json_object_set_new(ag, "calls", calls);
+        json_object_set_new(j, "aggregate", ag);
+    }
     json_object_set_new(j, "preserve_host", json_boolean(r->preserve_host));
     json_object_set_new(j, "max_body_bytes",
                         json_integer((json_int_t)(r->max_body_bytes ? r->max_body_bytes
@@ -155,9 +171,14 @@ json_t *pt_admin_service_facts(const struct pt_snapshot *s, size_t index)
     json_object_set_new(j, "retries", retries_json(svc));
     json_object_set_new(j, "plugins", pt_admin_chain_json(svc->plugins));
     json_t *used = json_array();
-    for (size_t i = 0; i < s->nroutes; i++)
-        if (s->routes[i]->service == svc)
-            json_array_append_new(used, json_string(s->routes[i]->name));
+    for (size_t i = 0; i < s->nroutes; i++) {
+        const struct pt_route *r = s->routes[i];
+        bool uses = r->service == svc;
+        for (size_t k = 0; !uses && r->aggregate != NULL && k < r->aggregate->ncalls; k++)
+            uses = r->aggregate->calls[k].service == svc;
+        if (uses)
+            json_array_append_new(used, json_string(r->name));
+    }
     json_object_set_new(j, "routes", used);
     return j;
 }

@@ -359,6 +359,18 @@ def test_services_crud_and_in_use(gateway, backend):
     assert r.returncode == 0, r.stderr
     assert adm(gw, "GET", "/consumers").json() == {"consumers": []}
 
+    # a service used only by a composition's call is in use too
+    assert adm(gw, "PUT", "/services/three", json={"targets": [be2.addr]}).status_code == 201
+    agg = {"match": {"paths": ["/agg"]},
+           "aggregate": {"calls": [{"key": "a", "service": "three", "path": "/x"}]}}
+    r = adm(gw, "PUT", "/routes/agg", json=agg)
+    assert r.status_code == 201, r.text
+    assert r.json()["compiled"]["aggregate"]["calls"] == [{"key": "a", "service": "three"}]
+    assert r.json()["compiled"]["service"] is None
+    doc = assert_problem(adm(gw, "DELETE", "/services/three"), 409, "in-use", gw)
+    assert doc["routes"] == ["agg"]
+    assert adm(gw, "GET", "/services/three").json()["compiled"]["routes"] == ["agg"]
+
 
 # ---- explain --------------------------------------------------------------------
 
