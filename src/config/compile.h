@@ -53,6 +53,24 @@ void pt__conf_aggregate(struct pt_conf_ctx *c, struct pt_route *r, const struct 
                         const char *const *paths, size_t npaths, bool paths_ok,
                         const struct pt_service **services_by_name, const char *where);
 
+/* ---- resilience.c: health, circuit_breaker, discovery, retry budget ---- */
+
+/** Custom parsers for service keys (target: struct pt_service). */
+int pt__conf_health(struct pt_conf_ctx *c, const struct pt_conf_node *n, void *target);
+int pt__conf_breaker(struct pt_conf_ctx *c, const struct pt_conf_node *n, void *target);
+int pt__conf_discovery(struct pt_conf_ctx *c, const struct pt_conf_node *n, void *target);
+int pt__conf_retry_budget(struct pt_conf_ctx *c, const struct pt_conf_node *n, void *target);
+/** retries.backoff keys (into struct pt_service). */
+extern const struct pt_conf_key pt__conf_backoff_keys[];
+/** Defaults that no key table sets (before the keys are applied). */
+void pt__conf_resilience_defaults(struct pt_service *svc);
+/**
+ * After a service's keys: targets xor discovery; a discovery service gets
+ * the targets of the last DNS answer (c->opts->discovered).
+ */
+void pt__conf_resilience_check(struct pt_conf_ctx *c, struct pt_service *svc,
+                               const struct pt_conf_node *map);
+
 /**
  * Is name usable as a service or route name (1-64 of A-Za-z0-9._-)?  They
  * appear in admin API paths and metric labels.

@@ -12,9 +12,21 @@
 #include "config/snapshot.h"
 #include "config/value.h"
 
+struct pt_discovery_conf;
+struct pt_discovered_target;
+
 struct pt_config_options {
     unsigned workers_override; /* 0 = as configured */
     struct pt_conf_env env;    /* where ${NAME} values come from; {NULL} = getenv */
+    /**
+     * The targets DNS discovery found for a service (upstream/discovery.h):
+     * sets *out and *n (none: *n = 0); NULL = none found (an empty service
+     * until discovery publishes).  The array must live until the load
+     * returns.
+     */
+    void (*discovered)(void *ctx, const char *service, const struct pt_discovery_conf *conf,
+                       const struct pt_discovered_target **out, size_t *n);
+    void *discovered_ctx;
 };
 
 /**

@@ -20,6 +20,7 @@
 
 #include "core/alloc.h"
 #include "upstream/balancer.h"
+#include "upstream/health.h"
 #include "upstream/service.h"
 #include "config/compile.h"
 #include "plugins/plugin.h"
@@ -50,7 +51,8 @@ static void build_balancers(struct pt_conf_ctx *c)
     for (size_t i = 0; i < s->nservices; i++) {
         struct pt_service *svc = s->services[i];
         svc->balancer = pt_balancer_create(svc, s->server.workers);
-        if (svc->balancer == NULL)
+        /* health state is shared with earlier snapshots of the same targets */
+        if (svc->balancer == NULL || pt_health_attach(svc, s->server.workers) != 0)
             pt_diag_error(c->d, c->file, 0, 0, "service \"%s\": out of memory", svc->name);
     }
 }

@@ -333,6 +333,11 @@ static const struct pt_conf_key retries_keys[] = {
     PT_CONF_UINT("attempts", struct pt_service, retry_attempts, 0, MAX_RETRIES, "1"),
     PT_CONF_CUSTOM("on", parse_retry_on),
     PT_CONF_BOOL("idempotent_only", struct pt_service, retry_idempotent_only, "true"),
+    PT_CONF_CUSTOM("budget", pt__conf_retry_budget),
+    PT_CONF_DURATION("budget_window", struct pt_service, retry_budget_window_ms, 1000, 3600000,
+                     "10s"),
+    PT_CONF_UINT("budget_min", struct pt_service, retry_budget_min, 0, 1000000, "3"),
+    PT_CONF_SECTION("backoff", pt__conf_backoff_keys),
     {0},
 };
 
@@ -357,10 +362,7 @@ static int parse_service_plugins(struct pt_conf_ctx *c, const struct pt_conf_nod
 }
 
 static const struct pt_conf_key service_keys[] = {
-    [KEY_TARGETS] = {.name = "targets",
-                     .type = PT_CONF_T_CUSTOM,
-                     .parse = parse_targets,
-                     .required = true},
+    [KEY_TARGETS] = {.name = "targets", .type = PT_CONF_T_CUSTOM, .parse = parse_targets},
     [KEY_PROTOCOL] = PT_CONF_ENUM("protocol", struct pt_service, protocol, protocols, "http"),
     [KEY_BALANCE] = PT_CONF_ENUM("balance", struct pt_service, balance, balances, "round_robin"),
     [KEY_HASH_ON] = PT_CONF_CUSTOM("hash_on", parse_hash_on),
@@ -368,9 +370,9 @@ static const struct pt_conf_key service_keys[] = {
     PT_CONF_SECTION("timeouts", upstream_timeouts_keys),
     PT_CONF_SECTION("keepalive", keepalive_keys),
     PT_CONF_SECTION("retries", retries_keys),
-    PT_CONF_UNSUPPORTED_MSG("health", "health checks are not supported yet"),
-    PT_CONF_UNSUPPORTED_MSG("circuit_breaker", "circuit_breaker is not supported yet"),
-    PT_CONF_UNSUPPORTED_MSG("discovery", "discovery is not supported yet"),
+    PT_CONF_CUSTOM("health", pt__conf_health),
+    PT_CONF_CUSTOM("circuit_breaker", pt__conf_breaker),
+    PT_CONF_CUSTOM("discovery", pt__conf_discovery),
     PT_CONF_CUSTOM("plugins", parse_service_plugins),
     PT_CONF_UNSUPPORTED_MSG("tls", "upstream TLS is not supported yet"),
     {0},
@@ -401,6 +403,7 @@ static struct pt_service *compile_service(struct pt_conf_ctx *c, const struct pt
     svc->retry_statuses[1] = 503;
     svc->retry_statuses[2] = 504;
     svc->nretry_statuses = 3;
+    pt__conf_resilience_defaults(svc);
     if (!pt__conf_name_ok(svc->name))
         pt_conf_error(c, p->key,
                       "service name \"%.100s\" must be 1 to 64 characters of A-Z a-z 0-9 . _ -",
@@ -414,6 +417,7 @@ static struct pt_service *compile_service(struct pt_conf_ctx *c, const struct pt
         return svc;
     }
     pt_conf_apply(c, service_keys, p->value, svc, where, &seen);
+    pt__conf_resilience_check(c, svc, p->value);
     const struct pt_conf_node *proto = pt_conf_map_get(p->value, "protocol");
     if (svc->protocol != PT_PROTO_HTTP && proto != NULL)
         pt_conf_error(c, proto, "protocol: \"%s\" is not supported yet", protocols[svc->protocol]);

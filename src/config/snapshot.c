@@ -8,6 +8,7 @@
 
 #include "router/router.h"
 #include "upstream/balancer.h"
+#include "upstream/health.h"
 #include "upstream/service.h"
 #include "config/snapshot.h"
 
@@ -20,6 +21,7 @@ void pt_snapshot_unref(struct pt_snapshot *s)
     for (size_t i = 0; i < s->nservices; i++) {
         if (s->services[i]->balancer != NULL)
             pt_balancer_free(s->services[i]->balancer);
+        pt_health_detach(s->services[i]);
     }
     pt_arena_destroy(&s->arena);
     free(s);

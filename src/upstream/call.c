@@ -28,10 +28,12 @@
 #include "core/compiler.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "http/reqid.h"
 #include "net/io.h"
 #include "net/sock.h"
 #include "upstream/balancer.h"
 #include "upstream/call.h"
+#include "upstream/health.h"
 
 #define MAX_RESPONSE_HEAD 65536
 #define READ_MIN_ROOM     2048
@@ -63,10 +65,12 @@ void pt_upcall_init(struct pt_upcall *c, struct pt_upstream_ctx *env, const stru
     c->ops = ops;
     c->ctx = ctx;
     c->target = -1;
+    c->fixed_target = -1;
     c->replayable = true;
     pt_buf_init(&c->wbuf);
     pt_buf_init(&c->replay);
     pt_timer_init(&c->timer);
+    pt_timer_init(&c->backoff_timer);
 }
 
 const struct pt_target *pt_upcall_target(const struct pt_upcall *c)
@@ -85,16 +89,40 @@ static void arm_deadline(struct pt_upcall *c, uint64_t ms)
 
 /* ---- ending an attempt ---- */
 
-/* Count the current attempt once: its response status, or 0 when it failed without one. */
-static void count_attempt(struct pt_upcall *c, int status)
+/*
+ * The current attempt ended: count it once, in the metrics (its response
+ * status, or 0 when it failed without one) and in the target's health
+ * (passive ejection, breaker).  err says how it failed without a response;
+ * failures that are not the target's (the client's body, our memory) are
+ * counted in the metrics but not held against the target.
+ */
+static void count_attempt(struct pt_upcall *c, int status, enum pt_upcall_error err)
 {
-    if (c->attempt_counted || c->target < 0 || c->env->metrics == NULL)
+    if (c->attempt_counted || c->target < 0 || c->fixed_target >= 0)
         return;
     c->attempt_counted = true;
-    const char *addr = c->svc->targets[c->target].address;
-    uint64_t now = pt_loop_now_us(c->env->loop);
-    pt_metrics_upstream(c->env->metrics, pt_str_cstr(c->svc->name), pt_str_cstr(addr), status,
-                        now > c->started_us ? now - c->started_us : 0);
+    const struct pt_target *t = &c->svc->targets[c->target];
+    if (c->env->metrics != NULL) {
+        uint64_t now = pt_loop_now_us(c->env->loop);
+        pt_metrics_upstream(c->env->metrics, pt_str_cstr(c->svc->name), pt_str_cstr(t->address),
+                            status, now > c->started_us ? now - c->started_us : 0);
+    }
+    bool conn_failure = err == PT_UPERR_CONNECT || err == PT_UPERR_CONNECT_TIMEOUT ||
+                        err == PT_UPERR_TIMEOUT || err == PT_UPERR_IO || err == PT_UPERR_PROTOCOL;
+    if (status != 0 || conn_failure)
+        pt_health_record(c->svc, t, pt_loop_now(c->env->loop), c->env->loop->wall_ms, &c->ticket,
+                         status, conn_failure);
+    else
+        pt_health_release(c->svc, t, &c->ticket);
+    c->ticket.probe = false;
+}
+
+/* An attempt that ends without an outcome (cancelled, redone) gives its probe slot back. */
+static void release_ticket(struct pt_upcall *c)
+{
+    if (c->ticket.probe && c->target >= 0)
+        pt_health_release(c->svc, &c->svc->targets[c->target], &c->ticket);
+    c->ticket.probe = false;
 }
 
 static void drop_conn(struct pt_upcall *c, bool reusable)
@@ -116,6 +144,7 @@ static void drop_conn(struct pt_upcall *c, bool reusable)
 static void finish(struct pt_upcall *c)
 {
     pt_timer_disarm(c->env->loop, &c->timer);
+    pt_timer_disarm(c->env->loop, &c->backoff_timer);
     pt_loop_cancel_defer(c->env->loop, &c->retry_defer);
     pt_buf_free(&c->wbuf);
     pt_buf_free(&c->replay);
@@ -153,9 +182,13 @@ static bool replayable(const struct pt_upcall *c)
     return c->body == PT_BODY_NONE || c->body_sent == 0 || c->replayable;
 }
 
+/*
+ * Decide to retry after err.  Called only where the answer is acted upon:
+ * true takes a retry from the service's budget.
+ */
 static bool can_retry(const struct pt_upcall *c, enum pt_upcall_error err)
 {
-    if (c->head_delivered || c->tunnel)
+    if (c->head_delivered || c->tunnel || c->fixed_target >= 0)
         return false;
     if ((unsigned)c->tries > c->svc->retry_attempts || c->tries >= PT_UPCALL_MAX_TRIES)
         return false;
@@ -164,6 +197,11 @@ static bool can_retry(const struct pt_upcall *c, enum pt_upcall_error err)
     bool nothing_sent = err == PT_UPERR_CONNECT || err == PT_UPERR_CONNECT_TIMEOUT;
     if (c->svc->retry_idempotent_only && !pt_method_idempotent(c->method) && !nothing_sent)
         return false;
+    if (!pt_budget_take_retry(c->svc, c->env->worker_id, pt_loop_now(c->env->loop))) {
+        pt_log_ratelimited(PT_LOG_WARN, 1, "upstream %s: retry budget spent; not retrying",
+                           c->svc->name);
+        return false;
+    }
     return true;
 }
 
@@ -173,6 +211,22 @@ static void retry_task(struct pt_loop *loop, void *arg)
     attempt(arg);
 }
 
+static void backoff_cb(struct pt_loop *loop, struct pt_timer *t)
+{
+    (void)loop;
+    attempt(PT_CONTAINER_OF(t, struct pt_upcall, backoff_timer));
+}
+
+/* Retry after retries.backoff (full jitter): the c->tries-th retry. */
+static void schedule_retry(struct pt_upcall *c)
+{
+    uint64_t ms = pt_backoff_ms(c->svc, c->tries, pt_random_u64());
+    if (ms == 0)
+        pt_loop_defer(c->env->loop, &c->retry_defer, retry_task, c);
+    else
+        pt_timer_arm(c->env->loop, &c->backoff_timer, ms, backoff_cb);
+}
+
 static void fail(struct pt_upcall *c, enum pt_upcall_error err)
 {
     bool stale = c->reused_conn && err == PT_UPERR_IO && !c->head_delivered &&
@@ -180,7 +234,7 @@ static void fail(struct pt_upcall *c, enum pt_upcall_error err)
     drop_conn(c, false);
     c->last_error = err;
     if (!stale) /* a pooled connection found dead is not an attempt (not counted as a try) */
-        count_attempt(c, 0);
+        count_attempt(c, 0, err);
     if (stale) {
         /* The server closed an idle keep-alive connection as we reused it. */
         c->reused_conn = false;
@@ -193,7 +247,7 @@ static void fail(struct pt_upcall *c, enum pt_upcall_error err)
         pt_log_ratelimited(PT_LOG_WARN, 10, "upstream %s (%s): %s; retrying", c->svc->name,
                            c->target >= 0 ? c->svc->targets[c->target].address : "-",
                            pt_upcall_error_name(err));
-        pt_loop_defer(c->env->loop, &c->retry_defer, retry_task, c);
+        schedule_retry(c);
         return;
     }
     finish(c);
@@ -202,21 +256,65 @@ static void fail(struct pt_upcall *c, enum pt_upcall_error err)
 
 /* ---- choosing a target ---- */
 
-static bool not_tried(void *ctx, size_t idx)
+/* Healthy (active checks, ejection, breaker) and not refused by admission this attempt. */
+static bool healthy(const struct pt_upcall *c, size_t idx, uint64_t refused)
 {
-    const struct pt_upcall *c = ctx;
-    for (unsigned i = 0; i < c->ntried; i++)
-        if (c->tried[i] == idx)
-            return false;
-    return true;
+    return (idx >= 64 || !(refused >> idx & 1)) &&
+           pt_health_eligible(c->svc, &c->svc->targets[idx], pt_loop_now(c->env->loop));
+}
+
+struct pick_ctx {
+    const struct pt_upcall *c;
+    uint64_t refused; /* targets whose breaker refused admission during this attempt */
+    bool skip_tried;
+};
+
+static bool eligible(void *ctx, size_t idx)
+{
+    const struct pick_ctx *p = ctx;
+    const struct pt_upcall *c = p->c;
+    if (p->skip_tried)
+        for (unsigned i = 0; i < c->ntried; i++)
+            if (c->tried[i] == idx)
+                return false;
+    return healthy(c, idx, p->refused);
+}
+
+/*
+ * Choose the target of this attempt: a healthy one not tried yet, else
+ * (every healthy target tried) any healthy one again; the breaker then
+ * admits it (a half-open breaker only lets a few probes through).  -1 when
+ * no target can take the request.
+ */
+static ssize_t choose(struct pt_upcall *c)
+{
+    const struct pt_service *s = c->svc;
+    if (c->fixed_target >= 0)
+        return (size_t)c->fixed_target < s->ntargets ? c->fixed_target : -1;
+    struct pick_ctx p = {c, 0, true};
+    for (size_t guard = 0; guard <= s->ntargets; guard++) {
+        p.skip_tried = true;
+        ssize_t t = pt_balancer_pick(s->balancer, c->env->worker_id, c->hash_key, eligible, &p);
+        if (t < 0 && c->ntried > 0) { /* every target tried: go round again */
+            p.skip_tried = false;
+            t = pt_balancer_pick(s->balancer, c->env->worker_id, c->hash_key, eligible, &p);
+        }
+        if (t < 0)
+            return -1;
+        if (pt_health_admit(s, &s->targets[t], pt_loop_now(c->env->loop), &c->ticket))
+            return t;
+        if (t >= 64)
+            return -1; /* cannot remember the refusal: give up rather than loop */
+        p.refused |= (uint64_t)1 << t;
+    }
+    return -1;
 }
 
 static void attempt(struct pt_upcall *c)
 {
     const struct pt_service *s = c->svc;
-    ssize_t t = pt_balancer_pick(s->balancer, c->env->worker_id, c->hash_key, not_tried, c);
-    if (t < 0 && c->ntried > 0) /* every target tried: go round again */
-        t = pt_balancer_pick(s->balancer, c->env->worker_id, c->hash_key, NULL, NULL);
+    release_ticket(c); /* a stale pooled connection's attempt being redone */
+    ssize_t t = choose(c);
     if (t < 0) {
         finish(c);
         c->ops->on_error(c, c->tries == 0 ? PT_UPERR_NO_TARGET : c->last_error, false);
@@ -243,8 +341,10 @@ static void attempt(struct pt_upcall *c)
         c->ops->on_error(c, PT_UPERR_NOMEM, false);
         return;
     }
-    pt_balancer_acquire(s->balancer, c->env->worker_id, (size_t)t);
-    c->acquired = true;
+    if (c->fixed_target < 0) {
+        pt_balancer_acquire(s->balancer, c->env->worker_id, (size_t)t);
+        c->acquired = true;
+    }
     struct pt_upconn *u = pt_pool_take(c->env->pool, b);
     c->reused_conn = u != NULL;
     if (u == NULL) {
@@ -269,6 +369,8 @@ static void attempt(struct pt_upcall *c)
 void pt_upcall_start(struct pt_upcall *c)
 {
     c->body_end_seen = c->body == PT_BODY_NONE;
+    if (c->fixed_target < 0)
+        pt_budget_request(c->svc, c->env->worker_id, pt_loop_now(c->env->loop));
     attempt(c);
 }
 
@@ -432,11 +534,11 @@ static int on_head(struct pt_upcall *c, size_t head_len, const struct pt_h1_resp
     }
     c->status = resp->status;
     c->last_status = resp->status;
-    count_attempt(c, resp->status);
+    count_attempt(c, resp->status, PT_UPERR_NONE);
     if (status_listed(c->svc, resp->status) && can_retry(c, PT_UPERR_STATUS)) {
         c->last_error = PT_UPERR_STATUS;
         drop_conn(c, false);
-        pt_loop_defer(c->env->loop, &c->retry_defer, retry_task, c);
+        schedule_retry(c);
         return -1;
     }
     if (resp->status == 101) {
@@ -684,6 +786,8 @@ void pt_upcall_cancel(struct pt_upcall *c)
 {
     if (c->done)
         return;
+    if (!c->attempt_counted)
+        release_ticket(c);
     drop_conn(c, false);
     finish(c);
 }

@@ -23,6 +23,7 @@
 #include "http/chunked.h"
 #include "http/exchange.h"
 #include "http/h1.h"
+#include "upstream/health.h"
 #include "upstream/pool.h"
 #include "upstream/service.h"
 
@@ -82,6 +83,13 @@ struct pt_upcall {
     uint64_t content_length;
     bool upgrade;           /* the request asks for a protocol switch */
     struct pt_str hash_key; /* for balance: hash */
+    /**
+     * Set before pt_upcall_start to call exactly this target (an index into
+     * svc->targets): no balancer, no health filter, no retry, nothing
+     * recorded in health or metrics.  The active health checker uses it.
+     * -1 (the default): the balancer picks.
+     */
+    ssize_t fixed_target;
 
     /* per attempt */
     struct pt_upconn *conn;
@@ -116,8 +124,10 @@ struct pt_upcall {
     uint64_t read_deadline, write_deadline;
     uint64_t started_ms, head_ms; /* loop clock: start of the attempt, response head */
     uint64_t started_us;          /* the same start in µs (metrics) */
-    bool attempt_counted;         /* this attempt is in the metrics already */
+    bool attempt_counted;         /* this attempt is in the metrics and health already */
+    struct pt_health_ticket ticket; /* a half-open breaker admitted this attempt as a probe */
     struct pt_defer retry_defer;
+    struct pt_timer backoff_timer; /* retries.backoff: the next attempt waits on it */
 };
 
 /** Prepare a call (no I/O yet). */

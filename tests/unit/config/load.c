@@ -409,8 +409,9 @@ static void test_single_mistakes(void)
     expect_one("services:\n  a: {targets: [\"no-such-host.invalid:80\"]}\n",
                "t.yaml:2:17: targets: cannot resolve \"no-such-host.invalid\"",
                "unresolvable target");
-    expect_one("services:\n  a: {targets: [\"127.0.0.1:1\"], health: {active: {}}}\n",
-               "t.yaml:2:33: health checks are not supported yet", "health");
+    expect_one("services:\n  a: {targets: [\"127.0.0.1:1\"], health: {active: {intervl: 1s}}}\n",
+               "t.yaml:2:51: unknown key \"intervl\" in health.active (did you mean \"interval\"?)",
+               "health");
     expect_one("services:\n  a: {targets: [\"https://127.0.0.1\"]}\n",
                "t.yaml:2:17: targets: https:// targets are not supported yet", "https target");
     expect_one("services:\n  a: {targets: [\"http://127.0.0.1/api\"]}\n",
