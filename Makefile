@@ -16,7 +16,7 @@ SAN     ?= 0
 FUZZ_SECONDS ?= 60
 PYTHON  ?= /usr/bin/python3
 
-PKGS    := yaml-0.1 libpcre2-8 jansson libssl libcrypto
+PKGS    := yaml-0.1 libpcre2-8 jansson libssl libcrypto libcares
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 GIT_REV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 

@@ -8,8 +8,8 @@
 #   scripts/deps.sh bench      + nginx, haproxy, wrk
 set -eu
 
-BUILD_PKGS="gcc make pkg-config libyaml-dev libpcre2-dev libjansson-dev libssl-dev zlib1g-dev python3"
-TEST_PKGS="clang libclang-rt-14-dev python3-pytest python3-requests python3-websockets curl openssl procps"
+BUILD_PKGS="gcc make pkg-config libyaml-dev libpcre2-dev libjansson-dev libssl-dev libc-ares-dev zlib1g-dev python3"
+TEST_PKGS="clang libclang-rt-14-dev python3-pytest python3-requests python3-websockets curl openssl procps dnsmasq-base"
 BENCH_PKGS="nginx-light haproxy wrk nghttp2-client curl procps"
 
 pkgs=$BUILD_PKGS

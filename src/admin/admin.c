@@ -38,6 +38,7 @@
 #include "plugins/cache.h"
 #include "proxy/server.h"
 #include "proxy/worker.h"
+#include "upstream/health.h"
 #include "admin/admin.h"
 #include "admin/admin-int.h"
 
@@ -125,6 +126,9 @@ static int host_metrics(void *ctx, struct pt_buf *out)
         .uptime_s = uptime(srv),
     };
     int rc = pt_metrics_render(w, n, &p, out);
+    if (rc == 0) /* portico_upstream_target_healthy, portico_circuit_breaker_open */
+        rc = pt_health_metrics_render(srv->snap->services, srv->snap->nservices,
+                                      pt_clock_us() / 1000, out);
     return rc != 0 ? rc : pt_cache_metrics_render(out); /* portico_cache_requests_total */
 }
 

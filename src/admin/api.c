@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
@@ -33,6 +34,8 @@
 #include "http/reqid.h"
 #include "plugins/cache.h"
 #include "proxy/route.h"
+#include "core/loop.h"
+#include "upstream/health.h"
 #include "upstream/service.h"
 #include "admin/admin-int.h"
 
@@ -567,6 +570,22 @@ static void delete_object(const struct pt_admin_api *api, const struct pt_snapsh
     pt_arena_destroy(&a);
 }
 
+/* A wall-clock time in ms as RFC 3339 UTC with milliseconds ("2024-05-01T12:00:00.250Z"). */
+static json_t *rfc3339(int64_t ms)
+{
+    if (ms <= 0)
+        return json_null();
+    time_t sec = (time_t)(ms / 1000);
+    struct tm tm;
+    char buf[40];
+    if (gmtime_r(&sec, &tm) == NULL)
+        return json_null();
+    size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, sizeof(buf) - n, ".%03dZ", (int)(ms % 1000));
+    return json_string(buf);
+}
+
+/* GET /services/NAME/health: each target's state (upstream/health.h), SPEC §10. */
 static void get_health(const struct pt_snapshot *s, const char *name, struct pt_admin_resp *resp)
 {
     const struct pt_service *svc = pt_snapshot_service(s, name);
@@ -574,16 +593,19 @@ static void get_health(const struct pt_snapshot *s, const char *name, struct pt_
         not_found(resp, "service", name);
         return;
     }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t wall = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    uint64_t now = pt_clock_us() / 1000;
     json_t *targets = json_array();
     for (size_t i = 0; i < svc->ntargets; i++) {
+        struct pt_target_view v;
+        pt_health_view(svc, &svc->targets[i], now, wall, &v);
         json_t *t = json_object();
-        json_object_set_new(t, "address",
-                            jstr(svc->targets[i].address, strlen(svc->targets[i].address)));
-        json_object_set_new(t, "state", json_string("healthy"));
-        json_object_set_new(t, "reason",
-                            json_string("no health checks run: every target is "
-                                        "eligible"));
-        json_object_set_new(t, "since", json_null());
+        json_object_set_new(t, "address", jstr(v.address, strlen(v.address)));
+        json_object_set_new(t, "state", json_string(pt_target_state_name(v.state)));
+        json_object_set_new(t, "reason", jstr(v.reason, strlen(v.reason)));
+        json_object_set_new(t, "since", rfc3339(v.since_wall_ms));
         json_array_append_new(targets, t);
     }
     json_t *j = json_object();

@@ -32,6 +32,8 @@
 #include "net/sock.h"
 #include "proxy/server.h"
 #include "proxy/worker.h"
+#include "upstream/checker.h"
+#include "upstream/discovery.h"
 
 #define LISTEN_BACKLOG     4096
 #define RELOAD_DEBOUNCE_MS 150
@@ -108,7 +110,35 @@ static bool same_addr(const struct pt_listen_conf *a, const struct pt_listen_con
     return a->addrlen == b->addrlen && memcmp(&a->addr, &b->addr, a->addrlen) == 0;
 }
 
+static void release_snapshot(void *snap)
+{
+    pt_snapshot_unref(snap);
+}
+
+/* The main thread's upstream work follows the configuration: checkers and discovery. */
+static void follow(struct pt_server *srv, struct pt_snapshot *snap)
+{
+    if (srv->checks != NULL)
+        pt_health_checks_sync(srv->checks, snap->services, snap->nservices, pt_snapshot_ref(snap),
+                              release_snapshot);
+    if (srv->discovery != NULL)
+        pt_discovery_sync(srv->discovery, snap->services, snap->nservices);
+}
+
+static int publish(struct pt_server *srv, struct pt_snapshot *snap, struct pt_diag *d,
+                   bool new_version);
+
 int pt_server_publish(struct pt_server *srv, struct pt_snapshot *snap, struct pt_diag *d)
+{
+    return publish(srv, snap, d, true);
+}
+
+/*
+ * Publish snap.  new_version: a configuration change (config_version
+ * grows); false for a snapshot that only differs by discovered targets.
+ */
+static int publish(struct pt_server *srv, struct pt_snapshot *snap, struct pt_diag *d,
+                   bool new_version)
 {
     unsigned nw = srv->nworkers;
     size_t nl = snap->server.nlisten;
@@ -157,7 +187,7 @@ int pt_server_publish(struct pt_server *srv, struct pt_snapshot *snap, struct pt
             }
         }
     }
-    snap->version = ++srv->version;
+    snap->version = new_version ? ++srv->version : srv->version;
     for (unsigned w = 0; w < nw; w++) {
         if (pt_worker_set_snapshot(&srv->workers[w], pt_snapshot_ref(snap), fds + (size_t)w * nl,
                                    nl) != 0) {
@@ -173,6 +203,7 @@ int pt_server_publish(struct pt_server *srv, struct pt_snapshot *snap, struct pt
     pt_snapshot_unref(srv->snap);
     srv->snap = snap;
     pt_log_level = snap->server.log_level;
+    follow(srv, snap);
     if (srv->hooks != NULL && srv->hooks->config_changed != NULL)
         srv->hooks->config_changed(srv);
     return 0;
@@ -191,7 +222,9 @@ static void log_diag(const struct pt_diag *d)
 static struct pt_snapshot *load_text(struct pt_server *srv, const char *text, size_t len,
                                      struct pt_diag *d)
 {
-    struct pt_config_options opts = {.workers_override = srv->nworkers};
+    struct pt_config_options opts = {.workers_override = srv->nworkers,
+                                     .discovered = pt_discovery_lookup,
+                                     .discovered_ctx = srv->discovery};
     const char *name = srv->config_path != NULL ? srv->config_path : "(api)";
     char dir[PATH_MAX] = ".";
     if (srv->config_path != NULL) {
@@ -208,6 +241,50 @@ static struct pt_snapshot *load_text(struct pt_server *srv, const char *text, si
     if (s != NULL && srv->config_path != NULL)
         s->path = srv->config_path;
     return s;
+}
+
+/* Remember the text now in use (discovery compiles it again). */
+static void keep_text(struct pt_server *srv, const char *text, size_t len)
+{
+    char *copy = pt_malloc(len + 1);
+    if (copy == NULL) {
+        pt_log_warn("out of memory keeping the configuration text; discovery updates wait for "
+                    "the next reload");
+        return;
+    }
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    free(srv->applied_text);
+    srv->applied_text = copy;
+    srv->applied_len = len;
+}
+
+/*
+ * Discovery found other targets: compile the configuration in use again
+ * (its discovery services take the new answers) and publish it like a
+ * reload, without a new config_version.  Requests in flight keep their
+ * snapshot, hence their targets.
+ */
+static void rediscover_task(struct pt_loop *loop, void *arg)
+{
+    (void)loop;
+    struct pt_server *srv = arg;
+    if (srv->applied_text == NULL || srv->draining)
+        return;
+    struct pt_diag d;
+    pt_diag_init(&d);
+    struct pt_snapshot *snap = load_text(srv, srv->applied_text, srv->applied_len, &d);
+    if (snap == NULL || publish(srv, snap, &d, false) != 0) {
+        log_diag(&d);
+        pt_log_err("discovery: the configuration could not be compiled with the new targets");
+    }
+    pt_diag_free(&d);
+}
+
+static void discovery_changed(void *ctx)
+{
+    struct pt_server *srv = ctx;
+    pt_loop_defer(&srv->loop, &srv->rediscover, rediscover_task, srv);
 }
 
 static int apply(struct pt_server *srv, struct pt_snapshot *snap, struct pt_diag *d,
@@ -247,8 +324,8 @@ static int reload_from_file(struct pt_server *srv, struct pt_diag *d, const char
         return 0;
     }
     struct pt_snapshot *snap = load_text(srv, text, len, d);
-    free(text);
     if (snap == NULL) {
+        free(text);
         atomic_fetch_add(&srv->reloads_failed, 1);
         log_diag(d);
         pt_log_err("%s: the new configuration is invalid; keeping configuration %llu", origin,
@@ -257,7 +334,11 @@ static int reload_from_file(struct pt_server *srv, struct pt_diag *d, const char
         return -1;
     }
     srv->applied_hash = h;
-    return apply(srv, snap, d, origin);
+    int rc = apply(srv, snap, d, origin);
+    if (rc == 0)
+        keep_text(srv, text, len);
+    free(text);
+    return rc;
 }
 
 int pt_server_reload_file(struct pt_server *srv, struct pt_diag *d)
@@ -317,7 +398,10 @@ int pt_server_apply_text(struct pt_server *srv, const char *text, size_t len, st
             return -2;
         }
     }
-    return apply(srv, snap, d, "admin API") == 0 ? 0 : -2;
+    if (apply(srv, snap, d, "admin API") != 0)
+        return -2;
+    keep_text(srv, text, len);
+    return 0;
 }
 
 /* The file (or its directory) changed: reload once things settle. */
@@ -456,9 +540,11 @@ int pt_server_run(struct pt_snapshot *snap, const char *config_path,
     if (config_path != NULL) {
         size_t len = 0;
         char *text = read_file(config_path, &len);
-        if (text != NULL)
+        if (text != NULL) {
             srv.applied_hash = content_hash(text, len);
-        free(text);
+            srv.applied_text = text; /* what discovery compiles again */
+            srv.applied_len = len;
+        }
     }
     int *fds = pt_calloc(nl * nworkers + 1, sizeof(int));
     srv.workers = pt_calloc(nworkers, sizeof(*srv.workers));
@@ -484,6 +570,12 @@ int pt_server_run(struct pt_snapshot *snap, const char *config_path,
     }
     pt_timer_init(&srv.drain_timer);
     pt_timer_init(&srv.reload_timer);
+    srv.checks = pt_health_checks_new(&srv.loop);
+    srv.discovery = pt_discovery_new(&srv.loop, discovery_changed, &srv);
+    if (srv.checks == NULL)
+        pt_log_err("active health checks cannot start (out of memory)");
+    if (srv.discovery == NULL)
+        pt_log_err("DNS discovery cannot start (c-ares)");
     pt_loop_update_time(&srv.loop);
     srv.started_wall_ms = (uint64_t)srv.loop.wall_ms;
     for (unsigned i = 0; i < nworkers; i++) {
@@ -512,6 +604,7 @@ int pt_server_run(struct pt_snapshot *snap, const char *config_path,
         goto out_workers;
     }
     watch_config(&srv);
+    follow(&srv, srv.snap);
     srv.ready = true;
     for (size_t i = 0; i < nl; i++)
         pt_log_info("listening on %s", snap->server.listen[i].address);
@@ -537,6 +630,9 @@ out_loop:
         close(sfd);
     pt_timer_disarm(&srv.loop, &srv.drain_timer);
     pt_timer_disarm(&srv.loop, &srv.reload_timer);
+    pt_health_checks_free(srv.checks);
+    pt_discovery_free(srv.discovery);
+    pt_loop_cancel_defer(&srv.loop, &srv.rediscover);
     pt_loop_flush_defers(&srv.loop);
     pt_loop_destroy(&srv.loop);
 out_fds:
@@ -548,6 +644,7 @@ out_fds:
     free(srv.listen_fds);
 out:
     free(srv.workers);
+    free(srv.applied_text);
     pt_snapshot_unref(srv.snap);
     return rc;
 }

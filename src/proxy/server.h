@@ -15,6 +15,8 @@
 
 struct pt_snapshot;
 struct pt_worker;
+struct pt_health_checks;
+struct pt_discovery;
 struct pt_admin;
 struct pt_server;
 struct pt_metrics;
@@ -49,6 +51,11 @@ struct pt_server {
     bool draining;
     atomic_long connections;
     uint64_t started_wall_ms;
+    struct pt_health_checks *checks; /* active health checks, on `loop` */
+    struct pt_discovery *discovery;  /* DNS discovery, on `loop`; NULL if c-ares cannot start */
+    char *applied_text;              /* the configuration text in use (NULL: none, e.g. proxy mode) */
+    size_t applied_len;
+    struct pt_defer rediscover; /* discovery changed some targets: compile applied_text again */
 };
 
 /**
