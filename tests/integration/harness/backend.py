@@ -243,8 +243,9 @@ class Backend:
     req.iter_body() and whatever it leaves is drained afterwards.
     """
 
-    def __init__(self, name="backend", handler=None, read_body=True):
+    def __init__(self, name="backend", handler=None, read_body=True, host="127.0.0.1", port=0):
         self.name = name
+        self.host = host
         self.handler = handler
         self.read_body = read_body
         self.received = []
@@ -254,7 +255,7 @@ class Backend:
         self.open_conns = {}
         self._active = 0
         self.max_active = 0
-        self.server = _Server(("127.0.0.1", 0), _Handler)
+        self.server = _Server((host, port), _Handler)
         self.server.owner = self
         self.port = self.server.server_address[1]
         self.stopped = False
@@ -264,11 +265,11 @@ class Backend:
 
     @property
     def addr(self):
-        return "127.0.0.1:%d" % self.port
+        return "%s:%d" % (self.host, self.port)
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "http://%s:%d" % (self.host, self.port)
 
     def _conn_opened(self, sock):
         with self.lock:
