@@ -65,6 +65,8 @@ cat >"$T/backend.py" <<'EOF'
 import http.server, sys
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    wbufsize = 65536               # head and body in one write (flushed per request)
+    disable_nagle_algorithm = True
     def do_GET(self):
         body = b'{"ok":true}\n'
         self.send_response(200)
