@@ -74,8 +74,9 @@ static int get_statuses(struct pt_conf_ctx *c, const char *name, const struct pt
         } else if (sscanf(v, "%3u%n", &lo, &used) == 1 && v[used] == '\0') {
             hi = lo;
         } else {
-            pt_conf_error(c, item, "%s: expected a status (503) or a range (200-399), got \"%.40s\"",
-                          name, v);
+            pt_conf_error(c, item,
+                          "%s: expected a status (503) or a range (200-399), got \"%.40s\"", name,
+                          v);
             rc = -1;
             continue;
         }
@@ -181,7 +182,8 @@ static int parse_passive(struct pt_conf_ctx *c, const struct pt_conf_node *n,
     if (pt_conf_apply(c, passive_keys, n, p, "health.passive", NULL) != 0)
         return -1;
     if (p->max_ejection_ms < p->ejection_ms) {
-        pt_conf_error(c, pt_conf_map_get(n, "max_ejection") ? pt_conf_map_get(n, "max_ejection") : n,
+        pt_conf_error(c,
+                      pt_conf_map_get(n, "max_ejection") ? pt_conf_map_get(n, "max_ejection") : n,
                       "max_ejection must not be shorter than ejection");
         return -1;
     }
@@ -300,8 +302,9 @@ int pt__conf_discovery(struct pt_conf_ctx *c, const struct pt_conf_node *n, void
     }
     d->srv = d->dns[0] == '_';
     if (!d->srv && d->port == 0) {
-        pt_conf_error(c, n, "discovery: port is required unless dns names an SRV record "
-                            "(_service._proto.name)");
+        pt_conf_error(c, n,
+                      "discovery: port is required unless dns names an SRV record "
+                      "(_service._proto.name)");
         return -1;
     }
     if (d->resolver != NULL) {
@@ -309,8 +312,7 @@ int pt__conf_discovery(struct pt_conf_ctx *c, const struct pt_conf_node *n, void
         uint16_t port;
         bool bracketed;
         const char *err;
-        if (pt_conf_split_hostport(pt_str_cstr(d->resolver), &host, &port, &bracketed, &err) !=
-            0) {
+        if (pt_conf_split_hostport(pt_str_cstr(d->resolver), &host, &port, &bracketed, &err) != 0) {
             pt_conf_error(c, pt_conf_map_get(n, "resolver"),
                           "resolver: \"%.100s\": %s (expected IP:PORT)", d->resolver, err);
             return -1;

@@ -122,9 +122,9 @@ struct pt_upcall {
 
     struct pt_timer timer;
     uint64_t read_deadline, write_deadline;
-    uint64_t started_ms, head_ms; /* loop clock: start of the attempt, response head */
-    uint64_t started_us;          /* the same start in µs (metrics) */
-    bool attempt_counted;         /* this attempt is in the metrics and health already */
+    uint64_t started_ms, head_ms;   /* loop clock: start of the attempt, response head */
+    uint64_t started_us;            /* the same start in µs (metrics) */
+    bool attempt_counted;           /* this attempt is in the metrics and health already */
     struct pt_health_ticket ticket; /* a half-open breaker admitted this attempt as a probe */
     struct pt_defer retry_defer;
     struct pt_timer backoff_timer; /* retries.backoff: the next attempt waits on it */

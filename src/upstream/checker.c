@@ -147,9 +147,9 @@ static void probe_on_error(struct pt_upcall *c, enum pt_upcall_error err, bool h
 {
     (void)head_delivered;
     struct probe *p = c->ctx;
-    int why = err == PT_UPERR_CONNECT                                        ? PT_HEALTH_WHY_CONNECT
+    int why = err == PT_UPERR_CONNECT                                      ? PT_HEALTH_WHY_CONNECT
               : err == PT_UPERR_CONNECT_TIMEOUT || err == PT_UPERR_TIMEOUT ? PT_HEALTH_WHY_TIMEOUT
-                                                                             : PT_HEALTH_WHY_IO;
+                                                                           : PT_HEALTH_WHY_IO;
     complete(p, false, why);
 }
 
@@ -224,7 +224,8 @@ static void stop_all(struct pt_health_checks *hc)
     hc->owner = NULL;
 }
 
-/* When a target's first check is due: its kept schedule, or soon (spread over a quarter interval). */
+/* When a target's first check is due: its kept schedule, or soon (spread over a quarter interval).
+ */
 static uint64_t first_due(const struct pt_service *svc, const struct pt_target *t, uint64_t now)
 {
     const struct pt_target_health *h = t->health;

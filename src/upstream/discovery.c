@@ -250,7 +250,8 @@ static void finish_round(struct job *j)
 {
     uint64_t next = j->interval_ms;
     if (j->min_ttl >= 0 && (uint64_t)j->min_ttl * 1000 < next)
-        next = (uint64_t)j->min_ttl * 1000 < MIN_REFRESH ? MIN_REFRESH : (uint64_t)j->min_ttl * 1000;
+        next =
+            (uint64_t)j->min_ttl * 1000 < MIN_REFRESH ? MIN_REFRESH : (uint64_t)j->min_ttl * 1000;
     pt_timer_arm(j->d->loop, &j->refresh, next, refresh_cb);
     if (j->nfound == 0) {
         pt_log_ratelimited(PT_LOG_WARN, 1,
@@ -309,8 +310,7 @@ static void on_srv(struct job *j, const unsigned char *abuf, int alen)
     ares_free_data(srv);
 }
 
-static void on_addresses(struct job *j, const struct query *q, const unsigned char *abuf,
-                         int alen)
+static void on_addresses(struct job *j, const struct query *q, const unsigned char *abuf, int alen)
 {
     int n = MAX_ANSWERS;
     if (q->type == ns_t_a) {
@@ -372,7 +372,8 @@ static void query(struct job *j, const char *name, int type, uint16_t port, unsi
 static void start_round(struct job *j)
 {
     j->gen++;
-    j->pending = 1; /* held while the queries go out: an answer given at once cannot end the round */
+    j->pending =
+        1; /* held while the queries go out: an answer given at once cannot end the round */
     j->answered = 0;
     j->nfound = 0;
     j->min_ttl = -1;
@@ -398,8 +399,8 @@ static bool same_str(const char *a, const char *b)
 
 static bool job_matches(const struct job *j, const char *service, const struct pt_discovery_conf *c)
 {
-    return strcmp(j->service, service) == 0 && strcmp(j->dns, c->dns) == 0 &&
-           j->port == c->port && same_str(j->resolver, c->resolver);
+    return strcmp(j->service, service) == 0 && strcmp(j->dns, c->dns) == 0 && j->port == c->port &&
+           same_str(j->resolver, c->resolver);
 }
 
 static void job_free(struct job *j)
@@ -447,14 +448,15 @@ static struct job *job_new(struct pt_discovery *d, const char *service,
     o.sock_state_cb_data = j;
     o.timeout = QUERY_TIMEOUT;
     o.tries = 2;
-    int rc = ares_init_options(&j->ch, &o,
-                               ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
+    int rc =
+        ares_init_options(&j->ch, &o, ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES);
     if (rc != ARES_SUCCESS) {
         pt_log_err("discovery: %s: cannot start the resolver: %s", service, ares_strerror(rc));
         goto fail;
     }
     j->ch_ok = true;
-    if (j->resolver != NULL && (rc = ares_set_servers_ports_csv(j->ch, j->resolver)) != ARES_SUCCESS) {
+    if (j->resolver != NULL &&
+        (rc = ares_set_servers_ports_csv(j->ch, j->resolver)) != ARES_SUCCESS) {
         pt_log_err("discovery: %s: resolver %s: %s", service, j->resolver, ares_strerror(rc));
         goto fail;
     }

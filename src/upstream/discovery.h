@@ -26,8 +26,7 @@ struct pt_discovery;
  * event batch, at most once per batch) when some service's targets
  * changed.  NULL on ENOMEM or when c-ares cannot start.
  */
-struct pt_discovery *pt_discovery_new(struct pt_loop *loop, void (*changed)(void *ctx),
-                                      void *ctx);
+struct pt_discovery *pt_discovery_new(struct pt_loop *loop, void (*changed)(void *ctx), void *ctx);
 
 /**
  * Follow a configuration: resolve the `discovery` of every service in

@@ -86,14 +86,14 @@ void pt_window_add(struct pt_window *w, uint64_t bucket_ms, uint64_t now_ms, uns
             t = CNT_MAX;
         if (f > CNT_MAX)
             f = CNT_MAX;
-        if (atomic_compare_exchange_weak_explicit(p, &old, win_pack(ep, t, f),
-                                                  memory_order_relaxed, memory_order_relaxed))
+        if (atomic_compare_exchange_weak_explicit(p, &old, win_pack(ep, t, f), memory_order_relaxed,
+                                                  memory_order_relaxed))
             return;
     }
 }
 
-void pt_window_sum(const struct pt_window *w, uint64_t bucket_ms, uint64_t now_ms,
-                   uint64_t *total, uint64_t *failed)
+void pt_window_sum(const struct pt_window *w, uint64_t bucket_ms, uint64_t now_ms, uint64_t *total,
+                   uint64_t *failed)
 {
     uint64_t ep = (now_ms / bucket_ms) & EPOCH_MASK, t = 0, f = 0;
     for (size_t i = 0; i < PT_WINDOW_BUCKETS; i++) {
@@ -213,10 +213,9 @@ static struct pt_target_health *target_get_locked(const char *service, const cha
             t->refs++;
             return t;
         }
-    struct pt_target_health *t =
-        pt__alloc_should_fail()
-            ? NULL
-            : aligned_alloc(64, (sizeof(*t) + ns + na + 2 + 63) / 64 * 64);
+    struct pt_target_health *t = pt__alloc_should_fail()
+                                     ? NULL
+                                     : aligned_alloc(64, (sizeof(*t) + ns + na + 2 + 63) / 64 * 64);
     if (t == NULL)
         return NULL;
     memset(t, 0, sizeof(*t));
@@ -392,8 +391,8 @@ void pt_health_release(const struct pt_service *svc, const struct pt_target *t,
         return;
     uint64_t w = atomic_load_explicit(&h->breaker, memory_order_acquire);
     while (BK_STATE(w) == PT_BREAKER_HALF_OPEN && BK_GEN(w) == tk->gen && BK_ISSUED(w) > 0) {
-        uint64_t nw = bk_make(PT_BREAKER_HALF_OPEN, BK_GEN(w), BK_ISSUED(w) - 1, BK_OK(w),
-                              BK_UNTIL(w));
+        uint64_t nw =
+            bk_make(PT_BREAKER_HALF_OPEN, BK_GEN(w), BK_ISSUED(w) - 1, BK_OK(w), BK_UNTIL(w));
         if (atomic_compare_exchange_weak_explicit(&h->breaker, &w, nw, memory_order_acq_rel,
                                                   memory_order_acquire))
             return;
@@ -429,9 +428,8 @@ static void probe_outcome(const struct pt_service *svc, const struct pt_target *
     }
 }
 
-static void breaker_record(const struct pt_service *svc, const struct pt_target *t,
-                           uint64_t now_ms, int64_t wall_ms, const struct pt_health_ticket *tk,
-                           bool failed)
+static void breaker_record(const struct pt_service *svc, const struct pt_target *t, uint64_t now_ms,
+                           int64_t wall_ms, const struct pt_health_ticket *tk, bool failed)
 {
     struct pt_target_health *h = t->health;
     const struct pt_breaker_conf *b = &svc->breaker;
@@ -513,8 +511,8 @@ out:
         pthread_mutex_unlock(&svc->health->lock);
 }
 
-static void passive_record(const struct pt_service *svc, const struct pt_target *t,
-                           uint64_t now_ms, int64_t wall_ms, bool failed)
+static void passive_record(const struct pt_service *svc, const struct pt_target *t, uint64_t now_ms,
+                           int64_t wall_ms, bool failed)
 {
     struct pt_target_health *h = t->health;
     const struct pt_passive_conf *p = &svc->passive;
@@ -699,8 +697,7 @@ void pt_health_view(const struct pt_service *svc, const struct pt_target *t, uin
     if (svc->active.enabled && failing) {
         v->state = PT_TARGET_UNHEALTHY;
         v->since_wall_ms = atomic_load_explicit(&h->active_wall, memory_order_relaxed);
-        snprintf(v->reason, sizeof(v->reason), "active check %s failed: %s", svc->active.path,
-                 why);
+        snprintf(v->reason, sizeof(v->reason), "active check %s failed: %s", svc->active.path, why);
         return;
     }
     if (view_breaker(svc, h, now_ms, v))

@@ -43,8 +43,8 @@ struct pt_window {
 
 void pt_window_add(struct pt_window *w, uint64_t bucket_ms, uint64_t now_ms, unsigned total,
                    unsigned failed);
-void pt_window_sum(const struct pt_window *w, uint64_t bucket_ms, uint64_t now_ms,
-                   uint64_t *total, uint64_t *failed);
+void pt_window_sum(const struct pt_window *w, uint64_t bucket_ms, uint64_t now_ms, uint64_t *total,
+                   uint64_t *failed);
 void pt_window_reset(struct pt_window *w);
 
 /* ---- per-target state ---- */
@@ -72,12 +72,12 @@ struct pt_target_health {
     struct pt_window breaker_win;
     /* What the admin API shows (wall-clock ms). */
     _Alignas(64) _Atomic int64_t created_wall;
-    _Atomic int64_t active_wall;  /* the active state last changed */
-    _Atomic int64_t eject_wall;   /* the last ejection */
-    _Atomic int64_t breaker_wall; /* the breaker last changed state */
-    _Atomic int32_t active_why;   /* the last check's status or PT_HEALTH_WHY_* */
-    _Atomic uint32_t eject_why;   /* 1 consecutive failures, 2 failure ratio */
-    _Atomic uint32_t eject_fails; /* failures counted at the ejection */
+    _Atomic int64_t active_wall;                   /* the active state last changed */
+    _Atomic int64_t eject_wall;                    /* the last ejection */
+    _Atomic int64_t breaker_wall;                  /* the breaker last changed state */
+    _Atomic int32_t active_why;                    /* the last check's status or PT_HEALTH_WHY_* */
+    _Atomic uint32_t eject_why;                    /* 1 consecutive failures, 2 failure ratio */
+    _Atomic uint32_t eject_fails;                  /* failures counted at the ejection */
     _Atomic uint32_t breaker_fails, breaker_total; /* the window that opened the breaker */
     /* The active checker's bookkeeping: main thread only. */
     unsigned streak_ok, streak_fail;

@@ -66,7 +66,7 @@ struct pt_active_conf {
     bool enabled; /* the section is present */
     const char *path;
     uint64_t interval_ms, timeout_ms;
-    unsigned healthy, unhealthy; /* consecutive results that flip the state */
+    unsigned healthy, unhealthy;   /* consecutive results that flip the state */
     struct pt_status_set statuses; /* answers that count as a pass */
 };
 
@@ -149,9 +149,9 @@ struct pt_service {
     uint16_t retry_statuses[PT_RETRY_MAX_STATUSES];
     size_t nretry_statuses;
     bool retry_idempotent_only;
-    uint32_t retry_budget_ppm;     /* retries allowed per request within the budget window */
+    uint32_t retry_budget_ppm; /* retries allowed per request within the budget window */
     uint64_t retry_budget_window_ms;
-    unsigned retry_budget_min;     /* retries per second always allowed */
+    unsigned retry_budget_min;      /* retries per second always allowed */
     uint64_t retry_backoff_base_ms; /* 0 = retry at once */
     uint64_t retry_backoff_max_ms;
     struct pt_active_conf active;
@@ -159,8 +159,8 @@ struct pt_service {
     struct pt_breaker_conf breaker;
     struct pt_discovery_conf discovery;
     struct pt_service_health *health; /* process-wide state (upstream/health.h), refcounted */
-    struct pt_balancer *balancer;    /* built with the snapshot */
-    struct pt_plugin_chain *plugins; /* service-level plugin instances; NULL = none */
+    struct pt_balancer *balancer;     /* built with the snapshot */
+    struct pt_plugin_chain *plugins;  /* service-level plugin instances; NULL = none */
 };
 
 static inline bool pt_service_retries_status(const struct pt_service *s, int status)

@@ -125,9 +125,11 @@ static void test_breaker(void)
     record(&f, 0, now, 200, false);
     is_int(bk_state(t), PT_BREAKER_CLOSED, "breaker: a success does not open it");
     record(&f, 0, now, 0, true);
-    is_int(bk_state(t), PT_BREAKER_OPEN, "breaker: 10 of 11 failed (>= 50%%, >= 10 requests): open");
+    is_int(bk_state(t), PT_BREAKER_OPEN,
+           "breaker: 10 of 11 failed (>= 50%%, >= 10 requests): open");
     ok(!pt_health_eligible(&f.svc, t, now), "breaker: open: not eligible");
-    ok(!pt_health_admit(&f.svc, t, now + 14999, &tk), "breaker: open: not admitted before open_for");
+    ok(!pt_health_admit(&f.svc, t, now + 14999, &tk),
+       "breaker: open: not admitted before open_for");
     ok(pt_health_eligible(&f.svc, &f.targets[1], now), "breaker: the other target is unaffected");
 
     now += 15000;
