@@ -235,7 +235,6 @@ static int ticket_find(const unsigned char name[16], struct ticket_key *out)
 static int ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
                      EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
 {
-    (void)ssl;
     struct ticket_key k;
     int rc = 1;
     if (enc) {
@@ -246,6 +245,9 @@ static int ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char iv[EVP_
         rc = ticket_find(key_name, &k);
         if (rc == 0)
             return 0; /* unknown or expired key: a full handshake, then a fresh ticket */
+        /* TLS 1.3 tickets are meant for one use: always send a new one (as nginx does) */
+        if (SSL_version(ssl) == TLS1_3_VERSION)
+            rc = 2;
     }
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, k.hmac, sizeof(k.hmac)),
