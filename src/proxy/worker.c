@@ -199,6 +199,8 @@ void pt_worker_destroy(struct pt_worker *w)
 {
     free(w->listeners);
     w->listeners = NULL;
+    free(w->old_listeners);
+    w->old_listeners = NULL;
     while (w->retired != NULL) {
         struct pt_snap_hold *h = w->retired;
         w->retired = h->next;
@@ -250,6 +252,14 @@ static bool fd_listed(const int *fds, size_t n, int fd)
     return false;
 }
 
+static void free_old_listeners(struct pt_loop *loop, void *arg)
+{
+    (void)loop;
+    struct pt_worker *w = arg;
+    free(w->old_listeners);
+    w->old_listeners = NULL;
+}
+
 /*
  * Take over a new set of listening sockets.  Sockets kept from the old set
  * are re-registered because the epoll data must point at their new struct;
@@ -268,8 +278,10 @@ static void apply_listeners(struct pt_worker *w, const int *fds, size_t n)
         if (!l->open)
             continue;
         pt_loop_del(&w->loop, &l->io);
-        if (!fd_listed(fds, n, l->io.fd))
+        if (!fd_listed(fds, n, l->io.fd)) {
             close(l->io.fd);
+            l->open = false; /* an event of this batch may still name it */
+        }
     }
     for (size_t i = 0; i < n; i++) {
         struct pt_listener *l = &nl[i];
@@ -286,7 +298,10 @@ static void apply_listeners(struct pt_worker *w, const int *fds, size_t n)
             l->open = false;
         }
     }
-    free(w->listeners);
+    /* Events already fetched in this batch may point into the old array. */
+    free(w->old_listeners);
+    w->old_listeners = w->listeners;
+    pt_loop_defer(&w->loop, &w->old_listeners_defer, free_old_listeners, w);
     w->listeners = nl;
     w->nlisteners = n;
 }

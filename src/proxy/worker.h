@@ -52,6 +52,8 @@ struct pt_worker {
     struct pt_metrics *metrics;
     struct pt_listener *listeners;
     size_t nlisteners;
+    struct pt_listener *old_listeners; /* replaced by a reload; freed after the event batch */
+    struct pt_defer old_listeners_defer;
     struct pt_h1_conn *conns; /* every client connection, for draining */
     size_t nconns;
     size_t max_conns;
