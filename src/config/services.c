@@ -409,8 +409,9 @@ static void check_protocol(struct pt_conf_ctx *c, const struct pt_conf_pair *p,
         targets_ok &= svc->targets[i].host != NULL;
     }
     if (https_url && http_url) {
-        pt_conf_error(c, targets, "targets: http:// and https:// URLs cannot be mixed in one "
-                                  "service");
+        pt_conf_error(c, targets,
+                      "targets: http:// and https:// URLs cannot be mixed in one "
+                      "service");
         return;
     }
     if (proto == NULL && https_url)
@@ -430,8 +431,7 @@ static void check_protocol(struct pt_conf_ctx *c, const struct pt_conf_pair *p,
         return;
     }
     if (tls != NULL && !pt_conf_is_null(tls) && svc->protocol != PT_PROTO_HTTPS) {
-        pt_conf_error(c, tls,
-                      "tls: only for protocol: https (or https:// targets)");
+        pt_conf_error(c, tls, "tls: only for protocol: https (or https:// targets)");
         return;
     }
     if (svc->protocol == PT_PROTO_HTTPS && targets_ok)

@@ -68,13 +68,15 @@ static const struct pt_conf_node *blamed(const struct pt_conf_node *map, enum pt
 
 static const char *field_name(enum pt_tls_field f, const char *ca_key)
 {
-    return f == PT_TLS_F_CERT ? "cert" : f == PT_TLS_F_KEY ? "key" : f == PT_TLS_F_CA ? ca_key : "tls";
+    return f == PT_TLS_F_CERT  ? "cert"
+           : f == PT_TLS_F_KEY ? "key"
+           : f == PT_TLS_F_CA  ? ca_key
+                               : "tls";
 }
 
 /* Report what r holds (error and warning) at the values of map.  Returns -1 on an error. */
 static int report(struct pt_conf_ctx *c, const struct pt_tls_report *r,
-                  const struct pt_conf_node *map, const char *ca_key,
-                  const struct pt_conf_node *at)
+                  const struct pt_conf_node *map, const char *ca_key, const struct pt_conf_node *at)
 {
     if (r->warn_field != PT_TLS_F_NONE)
         pt_conf_warn(c, blamed(map, r->warn_field, ca_key, at), "%s: %s",
@@ -225,14 +227,15 @@ int pt__conf_service_tls(struct pt_conf_ctx *c, const struct pt_conf_node *node,
         return -1;
     int rc = pt_conf_apply(c, service_tls_keys, node, &t, "tls", NULL);
     if (t.sni != NULL && !sni_ok(t.sni)) {
-        pt_conf_error(c, pt_conf_map_get(node, "sni"), "sni: \"%.100s\" is not a host name",
-                      t.sni);
+        pt_conf_error(c, pt_conf_map_get(node, "sni"), "sni: \"%.100s\" is not a host name", t.sni);
         rc = -1;
     }
     if ((t.cert == NULL) != (t.key == NULL)) {
         const char *have = t.cert != NULL ? "cert" : "key";
-        pt_conf_error(c, pt_conf_map_get(node, have), "%s: a client certificate needs both cert "
-                      "and key", have);
+        pt_conf_error(c, pt_conf_map_get(node, have),
+                      "%s: a client certificate needs both cert "
+                      "and key",
+                      have);
         rc = -1;
     }
     if (rc != 0 || !LOAD_FILES)

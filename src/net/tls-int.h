@@ -26,9 +26,9 @@ struct pt_tls_server {
     struct pt_tls_sni *names; /* sorted by name */
     size_t nnames, names_cap;
     enum pt_tls_client_verify verify;
-    X509_STORE *client_store;             /* NULL without client_ca */
-    STACK_OF(X509_NAME) *client_ca_names; /* sent in CertificateRequest */
-    unsigned char sid_ctx[32];            /* sessions resume only where the settings match */
+    X509_STORE *client_store;              /* NULL without client_ca */
+    STACK_OF(X509_NAME) * client_ca_names; /* sent in CertificateRequest */
+    unsigned char sid_ctx[32];             /* sessions resume only where the settings match */
 };
 
 struct pt_tls_client {
@@ -39,10 +39,10 @@ struct pt_tls_client {
 struct pt_tls_conn {
     SSL *ssl;
     int fd;
-    struct pt_tls_server *server;        /* server side: our reference */
-    struct pt_tls_session_cache *cache;  /* client side: where new sessions go */
-    bool short_read;       /* the last recv() got less than asked, EAGAIN or EOF */
-    bool read_wants_write; /* a read stopped on SSL_ERROR_WANT_WRITE */
+    struct pt_tls_server *server;       /* server side: our reference */
+    struct pt_tls_session_cache *cache; /* client side: where new sessions go */
+    bool short_read;                    /* the last recv() got less than asked, EAGAIN or EOF */
+    bool read_wants_write;              /* a read stopped on SSL_ERROR_WANT_WRITE */
     bool handshake_done;
     bool tls_error;     /* a TLS-level failure: the session is not kept for resumption */
     bool io_error;      /* any failure: no close_notify */

@@ -297,7 +297,8 @@ static void check_validity(X509 *x, const char *path, struct pt_tls_report *r)
     char when[64];
     if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0) {
         format_time(X509_get0_notAfter(x), when, sizeof(when));
-        warn(r, PT_TLS_F_CERT, "certificate \"%s\" expired on %s (it is served anyway)", path, when);
+        warn(r, PT_TLS_F_CERT, "certificate \"%s\" expired on %s (it is served anyway)", path,
+             when);
     } else if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0) {
         format_time(X509_get0_notBefore(x), when, sizeof(when));
         warn(r, PT_TLS_F_CERT, "certificate \"%s\" is not valid before %s (it is served anyway)",
@@ -450,8 +451,8 @@ int pt_tls_server_add_cert(struct pt_tls_server *s, const char *cert, const char
         return -1;
     }
     common_options(ctx);
-    SSL_CTX_set_min_proto_version(ctx, s->min_version == PT_TLS_V1_3 ? TLS1_3_VERSION
-                                                                     : TLS1_2_VERSION);
+    SSL_CTX_set_min_proto_version(ctx,
+                                  s->min_version == PT_TLS_V1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
     SSL_CTX_set_dh_auto(ctx, 1);
     X509 *leaf = NULL;
     if (use_cert_and_key(ctx, cert, key, &leaf, r) != 0) {

@@ -36,10 +36,11 @@ struct pt_upconn {
     struct pt_defer free_defer;
     uint32_t requests; /* requests served on this connection */
     bool connecting;
-    bool handshaking; /* TLS: connected, handshake not finished */
     bool readable; /* an input edge arrived and we have not read to a short read yet */
     bool rdhup;    /* the server shut its side: read until end of stream, not a short read */
     bool closed;   /* fd closed; the struct is freed after the current event batch */
+
+    bool handshaking; /* TLS: connected, handshake not finished */
 };
 
 struct pt_pool {

@@ -418,11 +418,14 @@ static void test_single_mistakes(void)
                "https target, http protocol");
     expect_one("services:\n  a: {targets: [\"127.0.0.1:1\"], tls: {verify: false}}\n",
                "t.yaml:2:38: tls: only for protocol: https", "tls on an http service");
-    expect_one("services:\n  a: {targets: [\"127.0.0.1:1\"], protocol: https, tls: {sni: \"a b\"}}\n",
-               "t.yaml:2:61: sni: \"a b\" is not a host name", "bad sni");
-    expect_one("services:\n  a: {targets: [\"127.0.0.1:1\"], protocol: https, tls: {cert: c.pem}}\n",
-               "t.yaml:2:62: cert: a client certificate needs both cert and key", "cert without key");
-    expect_one("services:\n  a: {targets: [\"127.0.0.1:1\"], protocol: https, tls: {ca: /nonexistent/ca.pem}}\n",
+    expect_one(
+        "services:\n  a: {targets: [\"127.0.0.1:1\"], protocol: https, tls: {sni: \"a b\"}}\n",
+        "t.yaml:2:61: sni: \"a b\" is not a host name", "bad sni");
+    expect_one(
+        "services:\n  a: {targets: [\"127.0.0.1:1\"], protocol: https, tls: {cert: c.pem}}\n",
+        "t.yaml:2:62: cert: a client certificate needs both cert and key", "cert without key");
+    expect_one("services:\n  a: {targets: [\"127.0.0.1:1\"], protocol: https, tls: {ca: "
+               "/nonexistent/ca.pem}}\n",
                "t.yaml:2:60: ca: cannot read \"/nonexistent/ca.pem\": No such file or directory",
                "missing CA file");
     expect_one("server:\n  listen: [{address: \":1\", tls: {certificates: []}}]\n",
@@ -431,7 +434,8 @@ static void test_single_mistakes(void)
     expect_one("server:\n  listen: [{address: \":1\", tls: {certificates: [{cert: a}], "
                "min_version: 1.1}}]\n",
                "t.yaml:2:74: min_version: expected \"1.2\" or \"1.3\", got \"1.1\"", "min_version");
-    expect_one("server:\n  listen: [{address: \":1\", tls: {certificates: [{cert: /nonexistent/a.pem, key: k}]}}]\n",
+    expect_one("server:\n  listen: [{address: \":1\", tls: {certificates: [{cert: "
+               "/nonexistent/a.pem, key: k}]}}]\n",
                "t.yaml:2:56: cert: cannot read \"/nonexistent/a.pem\"", "missing cert file");
     expect_one("server:\n  listen: [{address: \":1\", tls: {certificates: [{cert: /a, key: /b}], "
                "client_verify: require}}]\n",

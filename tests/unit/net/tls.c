@@ -316,12 +316,10 @@ static void test_handshake_sni(void)
 {
     struct pt_tls_server *s = server(PT_TLS_V1_2, NULL, PT_TLS_VERIFY_NONE);
     SSL_CTX *cctx = client_ctx(NULL, 0);
-    const char *names[][2] = {{"b.example", "b.example"},
-                              {"a.example", "a.example"},
-                              {"x.wild.example", "a.example"},
-                              {"cn-only.example", "cn-only.example"},
-                              {"other.example", "a.example"},
-                              {NULL, "a.example"}};
+    const char *names[][2] = {
+        {"b.example", "b.example"},      {"a.example", "a.example"},
+        {"x.wild.example", "a.example"}, {"cn-only.example", "cn-only.example"},
+        {"other.example", "a.example"},  {NULL, "a.example"}};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         struct pair p;
         const char *sni = names[i][0] != NULL ? names[i][0] : "(none)";
@@ -530,7 +528,8 @@ static void test_partial_writes(void)
                 error = true;
         }
         /* the client reads a little at a time */
-        int r = SSL_read(p.cli, dst + received, 3000 < TOTAL - received ? 3000 : (int)(TOTAL - received));
+        int r = SSL_read(p.cli, dst + received,
+                         3000 < TOTAL - received ? 3000 : (int)(TOTAL - received));
         if (r > 0)
             received += (size_t)r;
         else if (SSL_get_error(p.cli, r) != SSL_ERROR_WANT_READ)
@@ -732,7 +731,8 @@ static void test_upstream(void)
     pt_tls_session_cache_clear(&cache);
     is_int(upstream_try(s, c, "nomatch.example", NULL, NULL), -2, "wrong name: refused");
     ok(strstr(pt_tls_error(NULL), "verify") != NULL, "why: %s", pt_tls_error(NULL));
-    is_int(upstream_try(s, c, "127.0.0.1", NULL, NULL), -2, "an IP the cert does not name: refused");
+    is_int(upstream_try(s, c, "127.0.0.1", NULL, NULL), -2,
+           "an IP the cert does not name: refused");
 
     struct pt_tls_client_opts sys = {.verify = true};
     struct pt_tls_client *cs = pt_tls_client_new(&sys, &r);
