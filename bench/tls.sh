@@ -5,6 +5,10 @@
 #   bench/tls.sh                              full run (about 3 minutes)
 #   DURATION=3 ROUNDS=1 WORKERS=1 bench/tls.sh    quick look
 #
+# Besides requests/s, each run records the gateway's CPU time (user +
+# system, all its threads or worker processes) per request, which a busy
+# machine disturbs much less than throughput.
+#
 # Load: wrk over HTTPS (TLS 1.3, ECDSA P-256 certificate), CONNS connections;
 # every PER_CONN-th request of a wrk thread carries `Connection: close`, so a
 # connection serves PER_CONN requests on average and then a new one makes a
@@ -179,12 +183,38 @@ request = function()
 end
 EOF
 
-run_wrk() { # port threads [seconds] -> prints requests/s (and records errors)
-    local out
-    out=$(wrk -t "$2" -c "$CONNS" -d "${3:-$DURATION}s" -s "$TMP/close.lua" "https://127.0.0.1:$1/" 2>&1)
+cpu_ticks() { # pid...: user+system clock ticks of these processes (all threads)
+    local t=0 pid f
+    for pid in "$@"; do
+        if read -r -a f <"/proc/$pid/stat" 2>/dev/null; then
+            t=$((t + f[13] + f[14]))
+        fi
+    done
+    echo "$t"
+}
+
+gateway_pids() { # portico|nginx
+    if [[ $1 == portico ]]; then
+        echo "$PORTICO_PID"
+    else
+        echo "$NGINX_PID $(pgrep -P "$NGINX_PID" | tr '\n' ' ')"
+    fi
+}
+
+run_wrk() { # port threads [seconds] [pids...] -> prints "requests/s cpu-us-per-request"
+    local out port=$1 threads=$2 secs=${3:-$DURATION}
+    shift 3 || shift $#
+    local before after hz
+    hz=$(getconf CLK_TCK)
+    before=$(cpu_ticks "$@")
+    out=$(wrk -t "$threads" -c "$CONNS" -d "${secs}s" -s "$TMP/close.lua" "https://127.0.0.1:$port/" 2>&1)
+    after=$(cpu_ticks "$@")
     printf '%s\n' "$out" >>"$TMP/wrk.log"
-    if grep -q "Non-2xx" <<<"$out"; then log "non-2xx answers on port $1"; fi
-    awk '/^Requests\/sec:/ {print $2}' <<<"$out"
+    if grep -q "Non-2xx" <<<"$out"; then log "non-2xx answers on port $port"; fi
+    awk -v ticks=$((after - before)) -v hz="$hz" '
+        / requests in / {n = $1}
+        /^Requests\/sec:/ {rps = $2}
+        END {printf "%s %.1f\n", rps, (n > 0 ? ticks * 1e6 / hz / n : 0)}' <<<"$out"
 }
 
 results=$TMP/results.txt
@@ -200,9 +230,10 @@ for w in $WORKERS; do
         for target in $order; do
             port=$PP
             [[ $target == nginx ]] && port=$NP
-            rps=$(run_wrk "$port" "$w")
-            log "workers=$w round=$r $target: $rps req/s"
-            printf '%s %s %s\n' "$w" "$target" "$rps" >>"$results"
+            # shellcheck disable=SC2046
+            read -r rps us < <(run_wrk "$port" "$w" "$DURATION" $(gateway_pids "$target"))
+            log "workers=$w round=$r $target: $rps req/s, $us us CPU/request"
+            printf '%s %s %s %s\n' "$w" "$target" "$rps" "$us" >>"$results"
         done
     done
     stop_pid "$PORTICO_PID"
@@ -212,13 +243,16 @@ done
 "$PY" - "$results" <<'EOF'
 import statistics, sys
 rows = [line.split() for line in open(sys.argv[1]) if line.strip()]
-by = {}
-for w, target, rps in rows:
-    by.setdefault((int(w), target), []).append(float(rps))
-print("| workers | Portico req/s | nginx req/s | Portico / nginx |")
-print("| ---: | ---: | ---: | ---: |")
-for w in sorted({k[0] for k in by}):
-    p = statistics.median(by.get((w, "portico"), [0]))
-    n = statistics.median(by.get((w, "nginx"), [0]))
-    print("| %d | %.0f | %.0f | %.2f |" % (w, p, n, p / n if n else 0))
+rps, cpu = {}, {}
+for w, target, r, us in rows:
+    rps.setdefault((int(w), target), []).append(float(r))
+    cpu.setdefault((int(w), target), []).append(float(us))
+med = lambda d, k: statistics.median(d.get(k, [0]))
+print("| workers | Portico req/s | nginx req/s | ratio | Portico CPU us/req | nginx CPU us/req | ratio |")
+print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for w in sorted({k[0] for k in rps}):
+    p, n = med(rps, (w, "portico")), med(rps, (w, "nginx"))
+    pc, nc = med(cpu, (w, "portico")), med(cpu, (w, "nginx"))
+    print("| %d | %.0f | %.0f | %.2f | %.1f | %.1f | %.2f |"
+          % (w, p, n, p / n if n else 0, pc, nc, pc / nc if nc else 0))
 EOF

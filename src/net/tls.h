@@ -188,6 +188,9 @@ int pt_tls_flush(struct pt_tls_conn *t, struct pt_buf *pending, size_t *written)
  */
 bool pt_tls_read_wants_write(const struct pt_tls_conn *t);
 
+/** Bytes wait inside OpenSSL (a record not read yet). */
+bool pt_tls_pending(const struct pt_tls_conn *t);
+
 /** The handshake failed because the peer spoke plain HTTP to a TLS port. */
 bool pt_tls_plain_http(const struct pt_tls_conn *t);
 

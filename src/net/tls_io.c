@@ -457,6 +457,11 @@ bool pt_tls_read_wants_write(const struct pt_tls_conn *t)
     return t->read_wants_write;
 }
 
+bool pt_tls_pending(const struct pt_tls_conn *t)
+{
+    return SSL_has_pending(t->ssl) == 1;
+}
+
 bool pt_tls_plain_http(const struct pt_tls_conn *t)
 {
     return t->plain_http;

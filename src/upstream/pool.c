@@ -219,8 +219,10 @@ void pt_upconn_release(struct pt_upconn *c, unsigned max_idle, uint64_t idle_tim
 {
     struct pt_pool_bucket *b = c->bucket;
     c->call = NULL;
-    /* Leftover bytes after a complete response mean the server is confused. */
-    if (pt_buf_len(&c->rbuf) > 0 || b->nidle >= max_idle || max_idle == 0) {
+    /* Leftover bytes after a complete response mean the server is confused
+     * (bytes left inside OpenSSL would never wake us up: same thing). */
+    if (pt_buf_len(&c->rbuf) > 0 || b->nidle >= max_idle || max_idle == 0 ||
+        (c->tls != NULL && pt_tls_pending(c->tls))) {
         pt_upconn_close(c);
         return;
     }
