@@ -7,10 +7,14 @@
 
 #include "plugins/plugin.h"
 
+extern const struct pt_plugin_ops pt_plugin_cache;
+extern const struct pt_plugin_ops pt_plugin_fallback;
 extern const struct pt_plugin_ops pt_plugin_request_id;
 extern const struct pt_plugin_ops pt_plugin_trace;
 
 const struct pt_plugin_ops *const pt_plugin_registry[] = {
+    &pt_plugin_cache,
+    &pt_plugin_fallback,
     &pt_plugin_request_id,
     &pt_plugin_trace,
     NULL,

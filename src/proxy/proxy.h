@@ -66,9 +66,14 @@ struct pt_exchange {
     int client_error;            /* status to answer when the body source failed (400/408/413) */
 
     uint64_t start_ms;
+    uint64_t start_us;          /* the request head was complete (loop clock, µs; metrics) */
     uint64_t upstream_start_ms; /* the upstream call (first attempt) started */
     uint64_t upstream_ms;       /* until its response head (0: no upstream answer) */
     const char *error;          /* why the gateway answered an error itself (for the log) */
+    int upstream_status;        /* the upstream's response status (0: none yet or none) */
+    const char *cache_result;   /* "hit", "miss", "stale", "bypass" or NULL (no cache ran) */
+    const char *consumer;       /* the authenticated consumer's name, or NULL */
+    void *cache_ctx;            /* the cache plugin's per-request state (arena memory) */
     int status;                 /* answered status */
     bool responded;             /* the response head went to the downstream */
     bool finished;              /* the response is complete (or aborted) */
