@@ -434,3 +434,21 @@ def test_tls_both_ways(gateway, tls_backend, certs):
     gw.start()
     rc, code, body, err = curl(gw, certs, "/big")
     assert rc == 0 and code == 200 and body == big, err
+
+
+def test_upstream_pool_keeps_tls_settings_apart(gateway, tls_backend, certs):
+    """Two services on one address with different SNI: each reuses its own connection."""
+    import requests
+    be = tls_backend(handler=lambda req: Reply(200, req.path))
+    target = "https://127.0.0.1:%d" % be.port
+    cfg = config({
+        "one": service(target, tls={"ca": cert(certs, "ca.pem"), "sni": "backend.example"}),
+        "two": service(target, tls={"verify": False, "sni": "other.example"}),
+    }, [route("one", "/one/*", "one"), route("two", "/two/*", "two")])
+    gw = gateway(cfg)
+    for i in range(3):
+        for svc in ("one", "two"):
+            r = requests.get(gw.url("/%s/%d" % (svc, i)), timeout=10)
+            assert r.status_code == 200 and r.text == "/%s/%d" % (svc, i)
+    assert sorted(be.sni) == ["backend.example", "other.example"], be.sni
+    assert be.connections == 2, "one kept-alive connection per TLS setting"
