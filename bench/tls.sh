@@ -74,8 +74,8 @@ NP=$((PORT_BASE + 2))
 )
 
 wait_port() { # port: until it accepts
-    local i
-    for i in $(seq 1 200); do
+    local _
+    for _ in $(seq 1 200); do
         if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
         sleep 0.05
     done
