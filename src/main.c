@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "admin/admin.h"
 #include "config/config.h"
+#include "net/tls.h"
 #include "proxy/server.h"
 
 enum { EXIT_OK = 0, EXIT_CONFIG = 1, EXIT_RUNTIME = 2 };
@@ -53,7 +54,8 @@ static int cmd_version(void)
     printf("portico %s (%s)\n", PT_VERSION, PT_GIT_REV);
     printf("built with: %s, libyaml %s, jansson %s, PCRE2 %d.%d\n", OPENSSL_VERSION_TEXT,
            yaml_get_version_string(), JANSSON_VERSION, PCRE2_MAJOR, PCRE2_MINOR);
-    printf("features: HTTP/1.1=yes TLS=no HTTP/2=no Redis=no etcd=no\n");
+    printf("features: HTTP/1.1=yes TLS=yes (OpenSSL %s) HTTP/2=no Redis=no etcd=no\n",
+           pt_tls_library_version());
     return EXIT_OK;
 }
 

@@ -26,6 +26,21 @@ void pt__conf_services(struct pt_conf_ctx *c, const struct pt_conf_node *node);
  */
 void pt__conf_routes(struct pt_conf_ctx *c, const struct pt_conf_node *node);
 
+struct pt_listen_conf;
+struct pt_service;
+
+/** A listener's `tls:` map into l->tls; 0 or -1 after reporting. */
+int pt__conf_listen_tls(struct pt_conf_ctx *c, const struct pt_conf_node *node,
+                        struct pt_listen_conf *l);
+
+/**
+ * An https service's `tls:` (node may be NULL: the defaults) into svc->tls
+ * and each target's tls_name and pool_key; after the targets.  at locates
+ * problems when node is NULL.  0 or -1 after reporting.
+ */
+int pt__conf_service_tls(struct pt_conf_ctx *c, const struct pt_conf_node *node,
+                         struct pt_service *svc, const struct pt_conf_node *at);
+
 struct pt_plugin_chain;
 enum pt_plugin_scope;
 

@@ -64,11 +64,12 @@ static int listen_address(struct pt_conf_ctx *c, const char *name, const struct 
 
 struct listen_item {
     const char *address;
+    const struct pt_conf_node *tls;
 };
 
 static const struct pt_conf_key listen_item_keys[] = {
     PT_CONF_REQUIRED_STRING("address", struct listen_item, address),
-    PT_CONF_UNSUPPORTED_MSG("tls", "TLS listeners are not supported yet"),
+    PT_CONF_NODE("tls", struct listen_item, tls),
     {0},
 };
 
@@ -92,8 +93,8 @@ static int parse_listen_one(struct pt_conf_ctx *c, const struct pt_conf_node *it
 {
     const struct pt_conf_node *at = item;
     const char *text;
+    struct listen_item li = {0};
     if (item->kind == PT_CONF_MAP) {
-        struct listen_item li = {0};
         if (pt_conf_apply(c, listen_item_keys, item, &li, "server.listen", NULL) != 0)
             return -1;
         text = li.address;
@@ -101,10 +102,12 @@ static int parse_listen_one(struct pt_conf_ctx *c, const struct pt_conf_node *it
     } else if (pt_conf_get_string(c, "listen", item, &text) != 0) {
         return -1;
     }
-    if (listen_address(c, "listen", at, text, &out->addr, &out->addrlen) != 0)
-        return -1;
-    out->address = text;
-    return 0;
+    int rc = listen_address(c, "listen", at, text, &out->addr, &out->addrlen);
+    if (rc == 0)
+        out->address = text;
+    if (li.tls != NULL && !pt_conf_is_null(li.tls) && pt__conf_listen_tls(c, li.tls, out) != 0)
+        rc = -1;
+    return rc;
 }
 
 static int parse_listen(struct pt_conf_ctx *c, const struct pt_conf_node *n, void *target)

@@ -128,10 +128,7 @@ static int target_address(struct pt_conf_ctx *c, const struct pt_conf_node *n, c
     const char *err;
     if (split_target(c, n, text, &host, &port, &https) != 0)
         return -1;
-    if (https) {
-        pt_conf_error(c, n, "targets: https:// targets are not supported yet");
-        return -1;
-    }
+    t->scheme = https ? 2 : strstr(text, "://") != NULL ? 1 : 0;
     char *h = pt_arena_strndup(c->a, host.ptr, host.len);
     if (h == NULL) {
         pt_conf_error(c, n, "out of memory");
@@ -361,6 +358,15 @@ static int parse_service_plugins(struct pt_conf_ctx *c, const struct pt_conf_nod
     return pt__conf_plugins(c, value, PT_PLUGIN_SERVICE, "plugins", set);
 }
 
+/* `tls:` is compiled once the protocol is known (check_protocol). */
+static int parse_tls_later(struct pt_conf_ctx *c, const struct pt_conf_node *value, void *target)
+{
+    (void)c;
+    (void)value;
+    (void)target;
+    return 0;
+}
+
 static const struct pt_conf_key service_keys[] = {
     [KEY_TARGETS] = {.name = "targets", .type = PT_CONF_T_CUSTOM, .parse = parse_targets},
     [KEY_PROTOCOL] = PT_CONF_ENUM("protocol", struct pt_service, protocol, protocols, "http"),
@@ -374,7 +380,7 @@ static const struct pt_conf_key service_keys[] = {
     PT_CONF_CUSTOM("circuit_breaker", pt__conf_breaker),
     PT_CONF_CUSTOM("discovery", pt__conf_discovery),
     PT_CONF_CUSTOM("plugins", parse_service_plugins),
-    PT_CONF_UNSUPPORTED_MSG("tls", "upstream TLS is not supported yet"),
+    PT_CONF_CUSTOM("tls", parse_tls_later),
     {0},
 };
 
@@ -386,6 +392,53 @@ static bool host_ok(const char *h)
         if (*p <= 0x20 || *p == 0x7F || *p == '/')
             return false;
     return true;
+}
+
+/*
+ * The protocol follows from `protocol:` or from https:// target URLs, and
+ * they must agree; an https service gets its TLS context here.
+ */
+static void check_protocol(struct pt_conf_ctx *c, const struct pt_conf_pair *p,
+                           struct pt_service *svc)
+{
+    const struct pt_conf_node *proto = pt_conf_map_get(p->value, "protocol");
+    const struct pt_conf_node *targets = pt_conf_map_get(p->value, "targets");
+    const struct pt_conf_node *tls = pt_conf_map_get(p->value, "tls");
+    bool https_url = false, http_url = false, targets_ok = svc->targets != NULL;
+    for (size_t i = 0; i < svc->ntargets; i++) {
+        https_url |= svc->targets[i].scheme == 2;
+        http_url |= svc->targets[i].scheme == 1;
+        targets_ok &= svc->targets[i].host != NULL;
+    }
+    if (https_url && http_url) {
+        pt_conf_error(c, targets,
+                      "targets: http:// and https:// URLs cannot be mixed in one "
+                      "service");
+        return;
+    }
+    if (proto == NULL && https_url)
+        svc->protocol = PT_PROTO_HTTPS;
+    if (proto != NULL && svc->protocol != PT_PROTO_HTTPS && https_url) {
+        pt_conf_error(c, proto, "protocol: \"%s\", but the targets are https:// URLs",
+                      protocols[svc->protocol]);
+        return;
+    }
+    if (svc->protocol == PT_PROTO_HTTPS && http_url) {
+        pt_conf_error(c, proto != NULL ? proto : targets,
+                      "protocol: \"https\", but the targets are http:// URLs");
+        return;
+    }
+    if (svc->protocol == PT_PROTO_H2C || svc->protocol == PT_PROTO_GRPC) {
+        pt_conf_error(c, proto, "protocol: \"%s\" is not supported yet", protocols[svc->protocol]);
+        return;
+    }
+    if (tls != NULL && !pt_conf_is_null(tls) && svc->protocol != PT_PROTO_HTTPS) {
+        pt_conf_error(c, tls, "tls: only for protocol: https (or https:// targets)");
+        return;
+    }
+    if (svc->protocol == PT_PROTO_HTTPS && targets_ok)
+        pt__conf_service_tls(c, pt_conf_is_null(tls) ? NULL : tls, svc,
+                             proto != NULL ? proto : targets);
 }
 
 static struct pt_service *compile_service(struct pt_conf_ctx *c, const struct pt_conf_pair *p,
@@ -418,9 +471,7 @@ static struct pt_service *compile_service(struct pt_conf_ctx *c, const struct pt
     }
     pt_conf_apply(c, service_keys, p->value, svc, where, &seen);
     pt__conf_resilience_check(c, svc, p->value);
-    const struct pt_conf_node *proto = pt_conf_map_get(p->value, "protocol");
-    if (svc->protocol != PT_PROTO_HTTP && proto != NULL)
-        pt_conf_error(c, proto, "protocol: \"%s\" is not supported yet", protocols[svc->protocol]);
+    check_protocol(c, p, svc);
     if ((seen & (1u << KEY_HASH_ON)) && svc->balance != PT_BALANCE_HASH)
         pt_conf_warn(c, pt_conf_map_get(p->value, "hash_on"),
                      "hash_on has no effect unless balance is hash");

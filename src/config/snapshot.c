@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net/tls.h"
 #include "router/router.h"
 #include "upstream/balancer.h"
 #include "upstream/health.h"
@@ -18,9 +19,12 @@ void pt_snapshot_unref(struct pt_snapshot *s)
         return;
     if (s->router != NULL)
         pt_router_free(s->router);
+    for (size_t i = 0; i < s->server.nlisten; i++)
+        pt_tls_server_unref(s->server.listen[i].tls); /* connections hold their own */
     for (size_t i = 0; i < s->nservices; i++) {
         if (s->services[i]->balancer != NULL)
             pt_balancer_free(s->services[i]->balancer);
+        pt_tls_client_free(s->services[i]->tls);
         pt_health_detach(s->services[i]);
     }
     pt_arena_destroy(&s->arena);

@@ -26,10 +26,13 @@ struct pt_router;
 struct pt_route;
 struct pt_service;
 
+struct pt_tls_server;
+
 struct pt_listen_conf {
     const char *address; /* as written: "0.0.0.0:8080", "[::]:8080", ":8080" */
     struct sockaddr_storage addr;
     socklen_t addrlen;
+    struct pt_tls_server *tls; /* NULL: plain HTTP; one reference, dropped with the snapshot */
 };
 
 struct pt_server_conf {

@@ -13,8 +13,10 @@ ssize_t pt_io_read(int fd, struct pt_buf *b, size_t min_room, size_t max_cap, bo
     char *dst = pt_buf_reserve(b, min_room, max_cap);
     if (dst == NULL) {
         /* at the cap: read whatever room is left, if any */
-        if (b->data == NULL || pt_buf_room(b) == 0)
+        if (b->data == NULL || pt_buf_room(b) == 0) {
+            *drained = false; /* nothing was read: whatever is there still is */
             return b->data == NULL ? PT_ERR_NOMEM : PT_ERR_TOO_LARGE;
+        }
         dst = b->data + b->end;
     }
     size_t room = pt_buf_room(b);

@@ -1,8 +1,10 @@
 /*
  * HTTP/1.1 server connections.
  *
- * A connection is in one of three states:
+ * A connection is in one of four states:
  *
+ *   HANDSHAKE  TLS listeners only: the TLS handshake runs (under the
+ *            client_header timeout); a plain HTTP request gets a 400;
  *   HEAD     waiting for (or parsing) the next request head; the timer is the
  *            idle timeout while the buffer is empty and the header timeout
  *            once bytes of a head have arrived;
@@ -43,6 +45,7 @@
 #include "http/reqid.h"
 #include "net/io.h"
 #include "net/sock.h"
+#include "net/tls.h"
 #include "proxy/h1_server.h"
 #include "proxy/proxy.h"
 #include "proxy/worker.h"
@@ -52,9 +55,9 @@
 #define READ_MIN_ROOM       2048
 #define LINGER_MS           2000
 
-enum conn_state { ST_HEAD = 0, ST_ACTIVE, ST_CLOSING };
+enum conn_state { ST_HEAD = 0, ST_ACTIVE, ST_CLOSING, ST_HANDSHAKE };
 enum body_mode { BODY_NONE = 0, BODY_LENGTH, BODY_CHUNKED, BODY_TUNNEL };
-enum timer_kind { TM_NONE = 0, TM_IDLE, TM_HEADER, TM_BODY, TM_SEND, TM_LINGER };
+enum timer_kind { TM_NONE = 0, TM_IDLE, TM_HEADER, TM_BODY, TM_SEND, TM_LINGER, TM_HANDSHAKE };
 
 struct pt_h1_conn {
     struct pt_io io;
@@ -64,6 +67,7 @@ struct pt_h1_conn {
     struct pt_worker *w;
     struct pt_h1_conn *next, *prev;
     struct pt_exchange *ex;
+    struct pt_tls_conn *tls;    /* NULL: plain HTTP */
     struct pt_defer done_defer; /* finishing an exchange */
     struct pt_defer free_defer; /* freeing the connection */
     struct pt_ip peer;
@@ -122,6 +126,22 @@ struct pt_h1_conn *pt_h1_conn_next(struct pt_h1_conn *c)
     return c->next;
 }
 
+/* ---- the socket, plain or TLS (the same semantics: net/io.h) ---- */
+
+static ssize_t conn_read(struct pt_h1_conn *c, size_t min_room, size_t cap, bool *drained)
+{
+    if (c->tls != NULL)
+        return pt_tls_read(c->tls, &c->rbuf, min_room, cap, drained);
+    return pt_io_read(c->io.fd, &c->rbuf, min_room, cap, drained);
+}
+
+static int conn_sendv(struct pt_h1_conn *c, const struct iovec *iov, size_t n, size_t *written)
+{
+    if (c->tls != NULL)
+        return pt_tls_sendv(c->tls, &c->wbuf, iov, n, written);
+    return pt_io_sendv(c->io.fd, &c->wbuf, iov, n, written);
+}
+
 /* ---- writing ---- */
 
 /* Push out wbuf plus iov; arm the send timeout when bytes are left over. */
@@ -130,7 +150,7 @@ static int write_out(struct pt_h1_conn *c, const struct iovec *iov, size_t n)
     if (c->broken || c->closed)
         return PT_ERR_IO;
     size_t written;
-    int r = pt_io_sendv(c->io.fd, &c->wbuf, iov, n, &written);
+    int r = conn_sendv(c, iov, n, &written);
     if (c->ex != NULL)
         c->ex->bytes_out += written;
     if (r < 0) {
@@ -166,6 +186,12 @@ static void conn_close(struct pt_h1_conn *c)
     }
     pt_loop_cancel_defer(&c->w->loop, &c->done_defer);
     disarm(c);
+    if (c->tls != NULL) {
+        if (!c->broken)
+            pt_tls_close_notify(c->tls);
+        pt_tls_free(c->tls);
+        c->tls = NULL;
+    }
     close(c->io.fd);
     c->closed = true;
     if (c->prev != NULL)
@@ -203,6 +229,8 @@ static void begin_close(struct pt_h1_conn *c)
         conn_close(c);
         return;
     }
+    if (c->tls != NULL)
+        pt_tls_close_notify(c->tls);
     shutdown(c->io.fd, SHUT_WR);
     pt_buf_free(&c->rbuf);
     arm(c, TM_LINGER, pt_loop_now(&c->w->loop) + LINGER_MS);
@@ -382,7 +410,7 @@ static ssize_t read_more(struct pt_h1_conn *c)
     if (!c->readable)
         return PT_AGAIN;
     bool drained;
-    ssize_t r = pt_io_read(c->io.fd, &c->rbuf, READ_MIN_ROOM, PT_BUF_SIZE, &drained);
+    ssize_t r = conn_read(c, READ_MIN_ROOM, PT_BUF_SIZE, &drained);
     if (drained && !c->rdhup)
         c->readable = false;
     if (r > 0 && c->ex != NULL)
@@ -789,6 +817,7 @@ static void start_exchange(struct pt_h1_conn *c, size_t head_len, const struct p
     ex->down_ctx = c;
     ex->peer = c->peer;
     ex->peer_port = c->peer_port;
+    ex->tls = c->tls != NULL; /* the scheme, X-Forwarded-Proto */
     ex->start_ms = c->head_started ? c->head_started : pt_loop_now(&c->w->loop);
     ex->start_us = pt_loop_now_us(&c->w->loop);
     ex->bytes_in = head_len;
@@ -912,7 +941,7 @@ static void process_input(struct pt_h1_conn *c)
         bool drained;
         size_t cap =
             sc->max_header_bytes + 1 > PT_BUF_SIZE ? sc->max_header_bytes + 1 : PT_BUF_SIZE;
-        ssize_t r = pt_io_read(c->io.fd, &c->rbuf, READ_MIN_ROOM, cap, &drained);
+        ssize_t r = conn_read(c, READ_MIN_ROOM, cap, &drained);
         if (drained && !c->rdhup)
             c->readable = false;
         if (r == PT_AGAIN)
@@ -938,6 +967,40 @@ static void process_input(struct pt_h1_conn *c)
             return;
         }
     }
+}
+
+/* ---- TLS handshake ---- */
+
+static void handshake_step(struct pt_h1_conn *c)
+{
+    int r = pt_tls_handshake(c->tls);
+    if (r == PT_TLS_WANT_READ) {
+        c->readable = false; /* the socket was read dry */
+        return;
+    }
+    if (r == PT_TLS_WANT_WRITE)
+        return; /* EPOLLOUT brings us back */
+    if (r < 0) {
+        if (pt_tls_plain_http(c->tls)) {
+            /* what came in was HTTP: answer in HTTP, as nginx does */
+            pt_tls_free(c->tls);
+            c->tls = NULL;
+            c->state = ST_HEAD;
+            send_early_error(c, 400, "a plain HTTP request was sent to an HTTPS port");
+            return;
+        }
+        pt_log_ratelimited(PT_LOG_INFO, 5, "client %u: TLS handshake failed: %s", c->peer_port,
+                           pt_tls_error(c->tls));
+        c->broken = true;
+        conn_close(c);
+        return;
+    }
+    /* Done.  An HTTP/2 codec would take over here when pt_tls_alpn() says "h2".
+     * The first request often came with the client's Finished: read on. */
+    c->state = ST_HEAD;
+    c->readable = true;
+    disarm(c);
+    process_input(c);
 }
 
 /* ---- events ---- */
@@ -969,6 +1032,10 @@ static void on_timer(struct pt_loop *loop, struct pt_timer *t)
         }
         break;
     case TM_SEND:
+        conn_close(c);
+        break;
+    case TM_HANDSHAKE:
+        c->broken = true;
         conn_close(c);
         break;
     default:
@@ -1013,6 +1080,12 @@ static void conn_cb(struct pt_loop *loop, struct pt_io *io, uint32_t events)
         conn_close(c);
         return;
     }
+    if (c->state == ST_HANDSHAKE) {
+        handshake_step(c);
+        return;
+    }
+    if ((events & EPOLLOUT) && c->tls != NULL && pt_tls_read_wants_write(c->tls))
+        c->readable = true; /* a read waited for the socket to take OpenSSL's bytes */
     if ((events & EPOLLOUT) && pt_buf_len(&c->wbuf) > 0) {
         on_writable(c);
         if (c->closed)
@@ -1048,11 +1121,17 @@ static void conn_cb(struct pt_loop *loop, struct pt_io *io, uint32_t events)
     }
 }
 
-void pt_h1_conn_accept(struct pt_worker *w, int fd, const struct sockaddr *peer, socklen_t len)
+void pt_h1_conn_accept(struct pt_worker *w, int fd, const struct sockaddr *peer, socklen_t len,
+                       struct pt_tls_server *tls)
 {
     (void)len;
     struct pt_h1_conn *c = pt_calloc(1, sizeof(*c));
     if (c == NULL) {
+        close(fd);
+        return;
+    }
+    if (tls != NULL && (c->tls = pt_tls_accept(tls, fd)) == NULL) {
+        free(c);
         close(fd);
         return;
     }
@@ -1067,6 +1146,7 @@ void pt_h1_conn_accept(struct pt_worker *w, int fd, const struct sockaddr *peer,
         c->peer_port = ntohs(((const struct sockaddr_in6 *)(const void *)peer)->sin6_port);
     pt_sock_nodelay(fd);
     if (pt_loop_add(&w->loop, &c->io, fd, conn_cb) != 0) {
+        pt_tls_free(c->tls);
         close(fd);
         free(c);
         return;
@@ -1076,9 +1156,15 @@ void pt_h1_conn_accept(struct pt_worker *w, int fd, const struct sockaddr *peer,
         w->conns->prev = c;
     w->conns = c;
     pt_worker_conn_added(w);
-    c->state = ST_HEAD;
     c->keepalive = true;
     c->readable = true; /* most clients send the request right behind the handshake */
+    if (c->tls != NULL) {
+        c->state = ST_HANDSHAKE;
+        arm(c, TM_HANDSHAKE, pt_loop_now(&w->loop) + server_conf(c)->client_header_timeout_ms);
+        handshake_step(c);
+        return;
+    }
+    c->state = ST_HEAD;
     process_input(c);
 }
 
@@ -1086,7 +1172,8 @@ void pt_h1_conn_drain(struct pt_h1_conn *c)
 {
     if (c->closed)
         return;
-    if (c->state == ST_HEAD && pt_buf_len(&c->rbuf) == 0 && pt_buf_len(&c->wbuf) == 0)
+    if ((c->state == ST_HEAD && pt_buf_len(&c->rbuf) == 0 && pt_buf_len(&c->wbuf) == 0) ||
+        c->state == ST_HANDSHAKE)
         conn_close(c);
     else
         c->keepalive = false;

@@ -13,9 +13,11 @@
 
 struct pt_worker;
 struct pt_h1_conn;
+struct pt_tls_server;
 
-/** Take over an accepted socket. */
-void pt_h1_conn_accept(struct pt_worker *w, int fd, const struct sockaddr *peer, socklen_t len);
+/** Take over an accepted socket; tls (the listener's, may be NULL) starts with a TLS handshake. */
+void pt_h1_conn_accept(struct pt_worker *w, int fd, const struct sockaddr *peer, socklen_t len,
+                       struct pt_tls_server *tls);
 
 /** Draining: close the connection now if it is idle, else after its current response. */
 void pt_h1_conn_drain(struct pt_h1_conn *c);

@@ -49,7 +49,9 @@ static void accept_cb(struct pt_loop *loop, struct pt_io *io, uint32_t events)
             close(fd);
             continue;
         }
-        pt_h1_conn_accept(w, fd, (struct sockaddr *)&ss, len);
+        const struct pt_server_conf *sc = &w->snap->server;
+        pt_h1_conn_accept(w, fd, (struct sockaddr *)&ss, len,
+                          l->index < sc->nlisten ? sc->listen[l->index].tls : NULL);
     }
 }
 

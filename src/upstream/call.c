@@ -1,7 +1,8 @@
 /*
  * Upstream call state machine.
  *
- *   attempt: pick target → pooled connection or connect → send head+body
+ *   attempt: pick target → pooled connection or connect (→ TLS handshake,
+ *            under the connect timeout) → send head+body
  *            → parse response head → (retry?) → deliver head → stream body
  *            → release the connection to the pool (or close it)
  *
@@ -31,6 +32,7 @@
 #include "http/reqid.h"
 #include "net/io.h"
 #include "net/sock.h"
+#include "net/tls.h"
 #include "upstream/balancer.h"
 #include "upstream/call.h"
 #include "upstream/health.h"
@@ -42,6 +44,7 @@ static _Thread_local struct pt_h1_header resp_headers[PT_UPCALL_MAX_HEADERS];
 
 static void conn_cb(struct pt_loop *loop, struct pt_io *io, uint32_t events);
 static void attempt(struct pt_upcall *c);
+static void tls_step(struct pt_upcall *c);
 static void send_request(struct pt_upcall *c);
 static void read_response(struct pt_upcall *c);
 
@@ -334,8 +337,8 @@ static void attempt(struct pt_upcall *c)
     pt_buf_free(&c->wbuf);
 
     const struct pt_target *tg = &s->targets[t];
-    struct pt_pool_bucket *b =
-        pt_pool_bucket(c->env->pool, (const struct sockaddr *)&tg->addr, tg->addrlen);
+    struct pt_pool_bucket *b = pt_pool_bucket_tls(c->env->pool, (const struct sockaddr *)&tg->addr,
+                                                  tg->addrlen, s->tls != NULL ? tg->pool_key : 0);
     if (b == NULL) {
         finish(c);
         c->ops->on_error(c, PT_UPERR_NOMEM, false);
@@ -356,13 +359,62 @@ static void attempt(struct pt_upcall *c)
             fail(c, e == ENOMEM ? PT_UPERR_NOMEM : PT_UPERR_CONNECT);
             return;
         }
+        if (s->tls != NULL) {
+            u->tls = pt_tls_connect(s->tls, u->io.fd, tg->tls_name, pt_pool_bucket_session(b));
+            u->handshaking = true;
+        }
     }
     u->call = c;
     c->conn = u;
-    if (u->connecting) {
-        arm_deadline(c, s->connect_timeout_ms);
+    if (u->handshaking && u->tls == NULL) {
+        fail(c, PT_UPERR_NOMEM);
         return;
     }
+    if (u->connecting || u->handshaking) {
+        arm_deadline(c, s->connect_timeout_ms); /* covers the TLS handshake too */
+        if (!u->connecting)
+            tls_step(c);
+        return;
+    }
+    send_request(c);
+}
+
+/* ---- TLS ---- */
+
+static ssize_t conn_read(struct pt_upconn *u, size_t cap, bool *drained)
+{
+    if (u->tls != NULL)
+        return pt_tls_read(u->tls, &u->rbuf, READ_MIN_ROOM, cap, drained);
+    return pt_io_read(u->io.fd, &u->rbuf, READ_MIN_ROOM, cap, drained);
+}
+
+static int conn_sendv(struct pt_upcall *c, const struct iovec *iov, size_t n, size_t *written)
+{
+    struct pt_upconn *u = c->conn;
+    if (u->tls != NULL)
+        return pt_tls_sendv(u->tls, &c->wbuf, iov, n, written);
+    return pt_io_sendv(u->io.fd, &c->wbuf, iov, n, written);
+}
+
+/* One step of the handshake on a connected socket; then the request goes out. */
+static void tls_step(struct pt_upcall *c)
+{
+    struct pt_upconn *u = c->conn;
+    int r = pt_tls_handshake(u->tls);
+    if (r == PT_TLS_WANT_READ) {
+        u->readable = false;
+        return;
+    }
+    if (r == PT_TLS_WANT_WRITE)
+        return;
+    if (r < 0) {
+        pt_log_ratelimited(PT_LOG_WARN, 10, "upstream %s: TLS handshake with %s failed: %s",
+                           c->svc->name, c->svc->targets[c->target].address, pt_tls_error(u->tls));
+        fail(c, PT_UPERR_CONNECT);
+        return;
+    }
+    u->handshaking = false;
+    u->readable = true; /* the server may have sent more (TLS 1.3 tickets) */
     send_request(c);
 }
 
@@ -469,8 +521,10 @@ static void send_request(struct pt_upcall *c)
             if (have && end)
                 c->body_end_seen = true;
             if (c->body_end_seen) {
-                if (c->tunnel)
+                if (c->tunnel) {
+                    pt_tls_close_notify(u->tls);
                     shutdown(u->io.fd, SHUT_WR);
+                }
                 if (!c->req_done) {
                     c->req_done = true;
                     arm_deadline(c, c->svc->read_timeout_ms);
@@ -479,7 +533,7 @@ static void send_request(struct pt_upcall *c)
             return; /* waiting for the source (pt_upcall_body_ready) */
         }
         size_t written;
-        int r = pt_io_sendv(u->io.fd, &c->wbuf, iov, n, &written);
+        int r = conn_sendv(c, iov, n, &written);
         if (have) {
             c->body_sent += data.len;
             c->ops->body_consume(c, data.len);
@@ -660,7 +714,7 @@ static void read_response(struct pt_upcall *c)
     while (u->readable && !c->paused && !c->done && c->conn == u) {
         bool drained;
         size_t cap = c->head_delivered ? PT_BUF_SIZE : MAX_RESPONSE_HEAD;
-        ssize_t r = pt_io_read(u->io.fd, &u->rbuf, READ_MIN_ROOM, cap, &drained);
+        ssize_t r = conn_read(u, cap, &drained);
         if (r == PT_AGAIN) {
             u->readable = false;
             break;
@@ -727,8 +781,9 @@ static void on_timer(struct pt_loop *loop, struct pt_timer *t)
     struct pt_upcall *c = PT_CONTAINER_OF(t, struct pt_upcall, timer);
     if (c->done || c->conn == NULL)
         return;
-    if (c->conn->connecting) {
-        pt_log_ratelimited(PT_LOG_WARN, 10, "upstream %s: connect to %s timed out", c->svc->name,
+    if (c->conn->connecting || c->conn->handshaking) {
+        pt_log_ratelimited(PT_LOG_WARN, 10, "upstream %s: %s to %s timed out", c->svc->name,
+                           c->conn->connecting ? "connect" : "TLS handshake",
                            c->svc->targets[c->target].address);
         fail(c, PT_UPERR_CONNECT_TIMEOUT);
         return;
@@ -770,7 +825,14 @@ static void conn_cb(struct pt_loop *loop, struct pt_io *io, uint32_t events)
         }
         u->connecting = false;
         u->readable = false;
-        send_request(c);
+        if (u->handshaking)
+            tls_step(c);
+        else
+            send_request(c);
+        if (c->done || c->conn != u)
+            return;
+    } else if (u->handshaking) {
+        tls_step(c);
         if (c->done || c->conn != u)
             return;
     } else if ((events & EPOLLOUT) && (pt_buf_len(&c->wbuf) > 0 || !c->req_done)) {

@@ -14,12 +14,15 @@
 #include "core/alloc.h"
 #include "core/compiler.h"
 #include "net/sock.h"
+#include "net/tls.h"
 #include "upstream/pool.h"
 
 struct pt_pool_bucket {
     struct pt_pool_bucket *chain;
     struct sockaddr_storage addr;
     socklen_t addrlen;
+    uint64_t tls_key; /* 0: plain connections */
+    struct pt_tls_session_cache session;
     uint64_t hash;
     struct pt_upconn *idle; /* LIFO */
     unsigned nidle;
@@ -75,6 +78,11 @@ void pt_upconn_close(struct pt_upconn *c)
     if (c->call == NULL && c->bucket != NULL && (c->prev != NULL || c->bucket->idle == c))
         idle_unlink(c);
     pt_timer_disarm(p->loop, &c->timer);
+    if (c->tls != NULL) {
+        pt_tls_close_notify(c->tls);
+        pt_tls_free(c->tls);
+        c->tls = NULL;
+    }
     close(c->io.fd);
     c->closed = true;
     c->call = NULL;
@@ -97,6 +105,7 @@ void pt_pool_destroy(struct pt_pool *p)
         struct pt_pool_bucket *b = p->table[i];
         while (b != NULL) {
             struct pt_pool_bucket *n = b->chain;
+            pt_tls_session_cache_clear(&b->session);
             free(b);
             b = n;
         }
@@ -127,15 +136,28 @@ static void grow(struct pt_pool *p)
 
 struct pt_pool_bucket *pt_pool_bucket(struct pt_pool *p, const struct sockaddr *addr, socklen_t len)
 {
-    uint64_t h = addr_hash(addr, len);
+    return pt_pool_bucket_tls(p, addr, len, 0);
+}
+
+struct pt_tls_session_cache *pt_pool_bucket_session(struct pt_pool_bucket *b)
+{
+    return &b->session;
+}
+
+struct pt_pool_bucket *pt_pool_bucket_tls(struct pt_pool *p, const struct sockaddr *addr,
+                                          socklen_t len, uint64_t tls_key)
+{
+    uint64_t h = (addr_hash(addr, len) ^ tls_key) * 1099511628211ull;
     for (struct pt_pool_bucket *b = p->table[h & (p->size - 1)]; b != NULL; b = b->chain)
-        if (b->hash == h && b->addrlen == len && memcmp(&b->addr, addr, len) == 0)
+        if (b->hash == h && b->tls_key == tls_key && b->addrlen == len &&
+            memcmp(&b->addr, addr, len) == 0)
             return b;
     struct pt_pool_bucket *b = pt_calloc(1, sizeof(*b));
     if (b == NULL)
         return NULL;
     memcpy(&b->addr, addr, len);
     b->addrlen = len;
+    b->tls_key = tls_key;
     b->hash = h;
     if (p->nbuckets >= p->size)
         grow(p);
@@ -197,8 +219,10 @@ void pt_upconn_release(struct pt_upconn *c, unsigned max_idle, uint64_t idle_tim
 {
     struct pt_pool_bucket *b = c->bucket;
     c->call = NULL;
-    /* Leftover bytes after a complete response mean the server is confused. */
-    if (pt_buf_len(&c->rbuf) > 0 || b->nidle >= max_idle || max_idle == 0) {
+    /* Leftover bytes after a complete response mean the server is confused
+     * (bytes left inside OpenSSL would never wake us up: same thing). */
+    if (pt_buf_len(&c->rbuf) > 0 || b->nidle >= max_idle || max_idle == 0 ||
+        (c->tls != NULL && pt_tls_pending(c->tls))) {
         pt_upconn_close(c);
         return;
     }

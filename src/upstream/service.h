@@ -123,11 +123,15 @@ struct pt_target {
     size_t index;                 /* position within its service */
     struct sockaddr_storage addr; /* resolved when the configuration was loaded */
     socklen_t addrlen;
+    uint8_t scheme;       /* as written: 0 host:port, 1 http://, 2 https:// */
+    const char *tls_name; /* https: SNI and the name verified (tls.sni, else host) */
+    uint64_t pool_key;    /* https: keeps pooled connections apart by TLS settings; 0 = plain */
     struct pt_target_health *health; /* process-wide state (upstream/health.h), refcounted */
 };
 
 struct pt_balancer;
 struct pt_plugin_chain;
+struct pt_tls_client;
 
 struct pt_service {
     const char *name;
@@ -161,6 +165,7 @@ struct pt_service {
     struct pt_service_health *health; /* process-wide state (upstream/health.h), refcounted */
     struct pt_balancer *balancer;     /* built with the snapshot */
     struct pt_plugin_chain *plugins;  /* service-level plugin instances; NULL = none */
+    struct pt_tls_client *tls;        /* protocol https: the upstream TLS context (owned) */
 };
 
 static inline bool pt_service_retries_status(const struct pt_service *s, int status)

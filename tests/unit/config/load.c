@@ -340,7 +340,7 @@ static void test_mistakes(void)
         "routs: []\n";
     static const char *const want[] = {
         "t.yaml:2:12: listen: \"0.0.0.0:80800\": invalid port (expected a number from 1 to 65535)",
-        "t.yaml:2:48: TLS listeners are not supported yet",
+        "t.yaml:2:53: missing required key \"certificates\" in tls",
         "t.yaml:3:12: workers: expected a number from 1 to 256 or \"auto\", got \"lots\"",
         "t.yaml:4:30: max_header_bytes: must be between 1k and 1m",
         "t.yaml:4:51: max_body_bytes: unknown size unit (use k, m or g)",
@@ -412,8 +412,35 @@ static void test_single_mistakes(void)
     expect_one("services:\n  a: {targets: [\"127.0.0.1:1\"], health: {active: {intervl: 1s}}}\n",
                "t.yaml:2:51: unknown key \"intervl\" in health.active (did you mean \"interval\"?)",
                "health");
-    expect_one("services:\n  a: {targets: [\"https://127.0.0.1\"]}\n",
-               "t.yaml:2:17: targets: https:// targets are not supported yet", "https target");
+    expect_one("services:\n  a: {targets: [\"https://127.0.0.1\", \"http://127.0.0.1\"]}\n",
+               "t.yaml:2:16: targets: http:// and https:// URLs cannot be mixed", "mixed schemes");
+    expect_one("services:\n  a: {targets: [\"https://127.0.0.1\"], protocol: http}\n",
+               "t.yaml:2:49: protocol: \"http\", but the targets are https:// URLs",
+               "https target, http protocol");
+    expect_one("services:\n  a: {targets: [\"127.0.0.1:1\"], tls: {verify: false}}\n",
+               "t.yaml:2:38: tls: only for protocol: https", "tls on an http service");
+    expect_one(
+        "services:\n  a: {targets: [\"127.0.0.1:1\"], protocol: https, tls: {sni: \"a b\"}}\n",
+        "t.yaml:2:61: sni: \"a b\" is not a host name", "bad sni");
+    expect_one(
+        "services:\n  a: {targets: [\"127.0.0.1:1\"], protocol: https, tls: {cert: c.pem}}\n",
+        "t.yaml:2:62: cert: a client certificate needs both cert and key", "cert without key");
+    expect_one("services:\n  a: {targets: [\"127.0.0.1:1\"], protocol: https, tls: {ca: "
+               "/nonexistent/ca.pem}}\n",
+               "t.yaml:2:60: ca: cannot read \"/nonexistent/ca.pem\": No such file or directory",
+               "missing CA file");
+    expect_one("server:\n  listen: [{address: \":1\", tls: {certificates: []}}]\n",
+               "t.yaml:2:48: certificates: expected a list of {cert, key}, at least one",
+               "no certificates");
+    expect_one("server:\n  listen: [{address: \":1\", tls: {certificates: [{cert: a}], "
+               "min_version: 1.1}}]\n",
+               "t.yaml:2:74: min_version: expected \"1.2\" or \"1.3\", got \"1.1\"", "min_version");
+    expect_one("server:\n  listen: [{address: \":1\", tls: {certificates: [{cert: "
+               "/nonexistent/a.pem, key: k}]}}]\n",
+               "t.yaml:2:56: cert: cannot read \"/nonexistent/a.pem\"", "missing cert file");
+    expect_one("server:\n  listen: [{address: \":1\", tls: {certificates: [{cert: /a, key: /b}], "
+               "client_verify: require}}]\n",
+               "t.yaml:2:86: client_verify: needs client_ca", "client_verify without client_ca");
     expect_one("services:\n  a: {targets: [\"http://127.0.0.1/api\"]}\n",
                "t.yaml:2:17: targets: a target URL cannot have a path", "URL with a path");
     expect_one("services:\n  a: {targets: []}\n",
