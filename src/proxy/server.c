@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "config/snapshot.h"
 #include "net/sock.h"
+#include "plugins/access_log.h"
 #include "proxy/server.h"
 #include "proxy/worker.h"
 
@@ -73,6 +74,9 @@ static void signal_cb(struct pt_loop *loop, struct pt_io *io, uint32_t events)
             break;
         case SIGHUP:
             pt_log_warn("SIGHUP: configuration reload is not supported yet; restart to apply");
+            break;
+        case SIGUSR1: /* log rotation: reopen the access-log files */
+            pt_access_log_reopen_all();
             break;
         default:
             break;
