@@ -11,8 +11,9 @@
  * Output shape: a kept member is written as it came (the whitespace before
  * its key, the key or its new name, the separator, the value, the
  * whitespace after the value), preceded by a comma unless it is the first
- * kept member; a removed member is dropped with its whitespace.  So a
- * pretty-printed document stays pretty-printed, except around removals.
+ * kept member, which takes the spacing the object's first member had; a
+ * removed member is dropped with its whitespace.  So a pretty-printed
+ * document stays pretty-printed.
  */
 #include <stdint.h>
 #include <string.h>
@@ -346,10 +347,13 @@ static int object(struct rw *w, const struct node *n, bool on)
         return 0;
     }
     w->p = ws;
+    const char *first_ws = ws, *first_ws_end = NULL; /* the spacing after '{' */
     size_t kept = 0;
     for (;;) {
         ws = w->p;
         skip_ws(w);
+        if (first_ws_end == NULL)
+            first_ws_end = w->p;
         if (w->p >= w->end || *w->p != '"')
             return -1; /* also a trailing comma */
         const char *kstart = w->p;
@@ -371,7 +375,10 @@ static int object(struct rw *w, const struct node *n, bool on)
         if (mon) {
             if (kept > 0)
                 emit(w, true, ",", 1);
-            emit(w, true, ws, (size_t)(kstart - ws));
+            if (kept == 0) /* members before were removed: space it as the first one was */
+                emit(w, true, first_ws, (size_t)(first_ws_end - first_ws));
+            else
+                emit(w, true, ws, (size_t)(kstart - ws));
             if (c != NULL && c->action == ACT_RENAME) {
                 emit(w, true, c->new_key, c->new_key_len);
                 w->changed = true;

@@ -49,6 +49,10 @@ static void test_remove(void)
     struct pt_json_edit *e = edits(rm, NULL);
     is_str(run(e, "{\"a\":1,\"password\":\"x\",\"b\":2}"), "{\"a\":1,\"b\":2}", "middle member");
     is_str(run(e, "{\"password\":\"x\",\"b\":2}"), "{\"b\":2}", "first member");
+    is_str(run(e, "{\"password\": \"x\", \"b\": 2}"), "{\"b\": 2}",
+           "first member: the next one takes its spacing");
+    is_str(run(e, "{\n  \"password\": 1,\n  \"b\": 2\n}"), "{\n  \"b\": 2\n}",
+           "first member, pretty-printed");
     is_str(run(e, "{\"b\":2,\"password\":\"x\"}"), "{\"b\":2}", "last member");
     is_str(run(e, "{\"password\":{\"deep\":[1,2]}}"), "{}", "only member, object value");
     is_str(run(e, "{ \"a\" : 1 , \"password\" : 2 }"), "{ \"a\" : 1 }", "spaces kept");
