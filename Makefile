@@ -94,7 +94,7 @@ unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN)
 
 integration: $(BIN)
-	PORTICO_BIN=$(abspath $(BIN)) $(PYTHON) -m pytest -q -x tests/integration $(PYTEST_ARGS)
+	PORTICO_BIN=$(abspath $(BIN)) $(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 
 # libFuzzer targets are built with clang into build/fuzz.
 fuzz-build:

@@ -27,6 +27,8 @@
 
 enum { EXIT_OK = 0, EXIT_CONFIG = 1, EXIT_RUNTIME = 2 };
 
+static const struct pt_server_hooks server_hooks = {0};
+
 static void usage(FILE *out)
 {
     fprintf(out, "usage: portico run   [-c FILE] [--workers N]\n"
@@ -118,9 +120,7 @@ static struct pt_snapshot *load(const char *path, unsigned workers, bool print_w
 static int run_snapshot(struct pt_snapshot *snap, const char *path)
 {
     pt_log_level = snap->server.log_level;
-    int rc = pt_server_run(snap, path);
-    pt_snapshot_unref(snap);
-    return rc;
+    return pt_server_run(snap, path, &server_hooks); /* takes the snapshot over */
 }
 
 static int cmd_run(const struct options *o)

@@ -6,7 +6,7 @@
 #include "core/buf.h"
 #include "core/compiler.h"
 
-#define MAX_SPARE 1024
+#define MAX_SPARE 256
 
 struct spare {
     struct spare *next;

@@ -15,7 +15,7 @@
 
 #include "core/str.h"
 
-#define PT_BUF_SIZE 16384
+#define PT_BUF_SIZE 32768
 
 struct pt_buf {
     char *data;     /* NULL while the buffer holds nothing */

@@ -22,6 +22,13 @@
  *                        ex->req_body (within the route's body limit) before
  *                        this plugin's on_request runs; the upstream then gets
  *                        ex->req_body with a Content-Length.
+ *   on_upstream_response the upstream's response head arrived
+ *                        (ex->upstream_status is set), in chain order, before
+ *                        wants_response_body and on_response_head: answer
+ *                        instead (pt_proxy_respond*, then PT_PLUGIN_RESPONDED:
+ *                        the upstream response is dropped and its connection
+ *                        closed), or PT_PLUGIN_CONTINUE.  For a fallback or a
+ *                        stale cache entry on an upstream 503.
  *   on_response_head     every response (upstream or local), in chain order;
  *                        may add, change or remove headers (arena memory).
  *   wants_response_body  per response: true makes the proxy collect the
@@ -100,6 +107,9 @@ struct pt_plugin_ops {
     int (*on_response_body)(void *state, struct pt_exchange *ex, struct pt_response_head *head,
                             struct pt_buf *body);
     int (*on_upstream_error)(void *state, struct pt_exchange *ex, int status);
+    /** head: the upstream's, filtered (views valid during the call only). */
+    int (*on_upstream_response)(void *state, struct pt_exchange *ex,
+                                const struct pt_response_head *head);
     void (*on_log)(void *state, struct pt_exchange *ex);
 };
 

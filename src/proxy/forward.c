@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "portico/status.h"
+#include "core/compiler.h"
 #include "config/snapshot.h"
 #include "http/reqid.h"
 #include "plugins/plugin.h"
@@ -217,6 +218,28 @@ static bool replaced_upstream(const struct pt_exchange *ex, struct pt_str n, boo
     }
 }
 
+/*
+ * The Connection fields of a message, gathered once so that the hop-by-hop
+ * test for each field does not rescan every field (O(n) instead of O(n^2)).
+ */
+struct conn_fields {
+    struct pt_h1_header v[8];
+    size_t n;
+};
+
+static void gather_connection(const struct pt_h1_header *h, size_t n, struct conn_fields *cf)
+{
+    cf->n = 0;
+    for (size_t i = 0; i < n && cf->n < PT_ARRAY_SIZE(cf->v); i++)
+        if (h[i].name.len == 10 && pt_str_case_eq_lit(h[i].name, "connection"))
+            cf->v[cf->n++] = h[i];
+}
+
+static bool hop_by_hop(struct pt_str name, const struct conn_fields *cf)
+{
+    return pt_h1_is_hop_by_hop(name, cf->v, cf->n);
+}
+
 static char *put(char *p, const char *s, size_t n)
 {
     memcpy(p, s, n);
@@ -248,10 +271,11 @@ int pt_forward_request_head(struct pt_exchange *ex, const struct pt_target *t, s
     p = PUT_STR(p, host);
     p = PUT_LIT(p, "\r\n");
     bool has_proto = false, has_fhost = false;
+    struct conn_fields cf;
+    gather_connection(r->headers, r->nheaders, &cf);
     for (size_t i = 0; i < r->nheaders; i++) {
         struct pt_str n = r->headers[i].name;
-        if (replaced_upstream(ex, n, ex->peer_trusted) ||
-            pt_h1_is_hop_by_hop(n, r->headers, r->nheaders))
+        if (replaced_upstream(ex, n, ex->peer_trusted) || hop_by_hop(n, &cf))
             continue;
         if (ex->peer_trusted) {
             has_proto |= pt_str_case_eq_lit(n, "x-forwarded-proto");
@@ -309,13 +333,15 @@ int pt_forward_response_head(struct pt_exchange *ex, const struct pt_h1_response
                      resp->status < 200;
     size_t n = 0;
     struct pt_str upgrade = PT_STR_NULL;
+    struct conn_fields cf;
+    gather_connection(resp->headers, resp->num_headers, &cf);
     for (size_t i = 0; i < resp->num_headers; i++) {
         struct pt_str name = resp->headers[i].name;
         if (resp->status == 101 && pt_str_case_eq_lit(name, "upgrade")) {
             upgrade = resp->headers[i].value;
             continue;
         }
-        if (pt_h1_is_hop_by_hop(name, resp->headers, resp->num_headers))
+        if (hop_by_hop(name, &cf))
             continue;
         if (pt_str_case_eq(name, ex->request_id_header))
             continue;

@@ -43,7 +43,8 @@ struct pt_exchange *pt_exchange_new(struct pt_worker *w)
     memset(ex, 0, sizeof(*ex));
     ex->arena = keep;
     ex->worker = w;
-    ex->snap = w->snap;
+    ex->hold = pt_worker_hold_snapshot(w);
+    ex->snap = ex->hold->snap;
     ex->request_id_header = PT_STR_LIT("X-Request-Id");
     pt_buf_init(&ex->req_body);
     pt_buf_init(&ex->resp_body);
@@ -70,6 +71,8 @@ void pt_exchange_free(struct pt_exchange *ex)
     pt_buf_free(&ex->req_body);
     pt_buf_free(&ex->resp_body);
     pt_arena_reset(&ex->arena);
+    pt_worker_release_snapshot(w, ex->hold);
+    ex->hold = NULL;
     if (w->nfree_exchanges >= MAX_FREE_EXCHANGES) {
         pt_arena_destroy(&ex->arena);
         free(ex);
@@ -281,6 +284,14 @@ static void up_on_head(struct pt_upcall *c, const struct pt_h1_response *resp,
         pt_proxy_respond_problem(ex, 502, NULL, "out of memory", NULL, 0);
         return;
     }
+    ex->upstream_status = resp->status;
+    const struct pt_plugin_chain *ch = ex->chain;
+    for (size_t i = 0; ch != NULL && i < ch->n; i++)
+        if (ch->items[i].ops->on_upstream_response != NULL &&
+            (ch->items[i].ops->on_upstream_response(ch->items[i].state, ex, &head) ==
+                 PT_PLUGIN_RESPONDED ||
+             ex->responded || ex->finished))
+            return;
     if (wants_body(ex, &head)) {
         if (keep_head(ex, &head) != 0) {
             pt_proxy_respond_problem(ex, 502, NULL, "out of memory", NULL, 0);

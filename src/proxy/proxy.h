@@ -23,6 +23,7 @@
 
 struct pt_worker;
 struct pt_snapshot;
+struct pt_snap_hold;
 struct pt_route;
 
 struct pt_exchange {
@@ -31,7 +32,8 @@ struct pt_exchange {
     struct pt_worker *worker;
     struct pt_arena arena; /* request-scoped memory */
     struct pt_request req;
-    struct pt_snapshot *snap;
+    struct pt_snapshot *snap;  /* the configuration this request runs on, start to end */
+    struct pt_snap_hold *hold; /* the worker's count of requests on it */
     const struct pt_route *route;
     struct pt_router_match match;
     struct pt_upcall up;
@@ -67,6 +69,10 @@ struct pt_exchange {
     uint64_t upstream_start_ms; /* the upstream call (first attempt) started */
     uint64_t upstream_ms;       /* until its response head (0: no upstream answer) */
     const char *error;          /* why the gateway answered an error itself (for the log) */
+    int upstream_status;        /* the upstream's response status (0: none yet or none) */
+    const char *cache_result;   /* "hit", "miss", "stale", "bypass" or NULL (no cache ran) */
+    const char *consumer;       /* the authenticated consumer's name, or NULL */
+    void *cache_ctx;            /* the cache plugin's per-request state (arena memory) */
     int status;                 /* answered status */
     bool responded;             /* the response head went to the downstream */
     bool finished;              /* the response is complete (or aborted) */

@@ -66,7 +66,11 @@ int pt_worker_init(struct pt_worker *w, struct pt_server *srv, unsigned id, cons
     w->up.loop = &w->loop;
     w->up.pool = &w->pool;
     w->up.worker_id = id;
-    w->snap = pt_snapshot_ref(srv->snap);
+    w->hold = pt_calloc(1, sizeof(*w->hold));
+    if (w->hold == NULL)
+        return PT_ERR_NOMEM;
+    w->hold->snap = pt_snapshot_ref(srv->snap);
+    w->snap = w->hold->snap;
     unsigned nw = w->snap->server.workers ? w->snap->server.workers : 1;
     w->max_conns = w->snap->server.max_connections / nw;
     if (w->max_conns == 0)
@@ -193,8 +197,153 @@ void pt_worker_destroy(struct pt_worker *w)
 {
     free(w->listeners);
     w->listeners = NULL;
-    if (w->snap != NULL)
-        pt_snapshot_unref(w->snap);
+    free(w->old_listeners);
+    w->old_listeners = NULL;
+    while (w->retired != NULL) {
+        struct pt_snap_hold *h = w->retired;
+        w->retired = h->next;
+        pt_snapshot_unref(h->snap);
+        free(h);
+    }
+    if (w->hold != NULL) {
+        pt_snapshot_unref(w->hold->snap);
+        free(w->hold);
+    }
+    w->hold = NULL;
     w->snap = NULL;
     pt_loop_destroy(&w->loop);
+}
+
+/* ---- configuration changes ---- */
+
+struct pt_snap_hold *pt_worker_hold_snapshot(struct pt_worker *w)
+{
+    w->hold->inflight++;
+    return w->hold;
+}
+
+void pt_worker_release_snapshot(struct pt_worker *w, struct pt_snap_hold *h)
+{
+    if (--h->inflight > 0 || h == w->hold)
+        return;
+    struct pt_snap_hold **pp = &w->retired;
+    while (*pp != NULL && *pp != h)
+        pp = &(*pp)->next;
+    if (*pp == h)
+        *pp = h->next;
+    pt_snapshot_unref(h->snap);
+    free(h);
+}
+
+struct snapshot_change {
+    struct pt_worker *w;
+    struct pt_snapshot *snap;
+    size_t nlisten;
+    int fds[];
+};
+
+static bool fd_listed(const int *fds, size_t n, int fd)
+{
+    for (size_t i = 0; i < n; i++)
+        if (fds[i] == fd)
+            return true;
+    return false;
+}
+
+static void free_old_listeners(struct pt_loop *loop, void *arg)
+{
+    (void)loop;
+    struct pt_worker *w = arg;
+    free(w->old_listeners);
+    w->old_listeners = NULL;
+}
+
+/*
+ * Take over a new set of listening sockets.  Sockets kept from the old set
+ * are re-registered because the epoll data must point at their new struct;
+ * sockets no longer listed are closed (the kernel then stops queueing new
+ * connections on them; connections already accepted carry on).
+ */
+static void apply_listeners(struct pt_worker *w, const int *fds, size_t n)
+{
+    struct pt_listener *nl = pt_calloc(n ? n : 1, sizeof(*nl));
+    if (nl == NULL) {
+        pt_log_err("worker %u: out of memory applying new listeners; keeping the old ones", w->id);
+        return;
+    }
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        struct pt_listener *l = &w->listeners[i];
+        if (!l->open)
+            continue;
+        pt_loop_del(&w->loop, &l->io);
+        if (!fd_listed(fds, n, l->io.fd)) {
+            close(l->io.fd);
+            l->open = false; /* an event of this batch may still name it */
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct pt_listener *l = &nl[i];
+        l->worker = w;
+        l->index = i;
+        if (w->draining) {
+            close(fds[i]);
+            continue;
+        }
+        l->open = true;
+        if (pt_loop_add_events(&w->loop, &l->io, fds[i], accept_cb, EPOLLIN) != 0) {
+            pt_log_err("worker %u: cannot watch a listener: %s", w->id, strerror(errno));
+            close(fds[i]);
+            l->open = false;
+        }
+    }
+    /* Events already fetched in this batch may point into the old array. */
+    free(w->old_listeners);
+    w->old_listeners = w->listeners;
+    pt_loop_defer(&w->loop, &w->old_listeners_defer, free_old_listeners, w);
+    w->listeners = nl;
+    w->nlisteners = n;
+}
+
+static void snapshot_task(struct pt_loop *loop, void *arg)
+{
+    (void)loop;
+    struct snapshot_change *ch = arg;
+    struct pt_worker *w = ch->w;
+    struct pt_snap_hold *h = pt_calloc(1, sizeof(*h));
+    if (h == NULL) {
+        pt_log_err("worker %u: out of memory switching configuration", w->id);
+        pt_snapshot_unref(ch->snap);
+        free(ch);
+        return;
+    }
+    h->snap = ch->snap;
+    struct pt_snap_hold *old = w->hold;
+    w->hold = h;
+    w->snap = h->snap;
+    if (old->inflight == 0) {
+        pt_snapshot_unref(old->snap);
+        free(old);
+    } else {
+        old->next = w->retired;
+        w->retired = old;
+    }
+    apply_listeners(w, ch->fds, ch->nlisten);
+    free(ch);
+}
+
+int pt_worker_set_snapshot(struct pt_worker *w, struct pt_snapshot *snap, const int *listen_fds,
+                           size_t nlisten)
+{
+    struct snapshot_change *ch = pt_malloc(sizeof(*ch) + nlisten * sizeof(int));
+    if (ch == NULL)
+        return PT_ERR_NOMEM;
+    ch->w = w;
+    ch->snap = snap;
+    ch->nlisten = nlisten;
+    memcpy(ch->fds, listen_fds, nlisten * sizeof(int));
+    if (pt_loop_post(&w->loop, snapshot_task, ch) != 0) {
+        free(ch);
+        return PT_ERR_NOMEM;
+    }
+    return 0;
 }

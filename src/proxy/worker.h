@@ -19,6 +19,18 @@ struct pt_snapshot;
 struct pt_h1_conn;
 struct pt_exchange;
 struct pt_worker;
+struct pt_metrics;
+
+/**
+ * A worker's hold on one configuration snapshot.  Requests count themselves
+ * here (a plain counter: only this worker touches it); a snapshot that is no
+ * longer current is released when its last request ends.
+ */
+struct pt_snap_hold {
+    struct pt_snapshot *snap;
+    unsigned long inflight;
+    struct pt_snap_hold *next; /* retired holds */
+};
 
 struct pt_listener {
     struct pt_io io;
@@ -34,9 +46,14 @@ struct pt_worker {
     struct pt_loop loop;
     struct pt_pool pool;
     struct pt_upstream_ctx up;
-    struct pt_snapshot *snap; /* new requests start on this one */
+    struct pt_snapshot *snap; /* new requests start on this one (hold->snap) */
+    struct pt_snap_hold *hold;
+    struct pt_snap_hold *retired; /* older snapshots with requests still in flight */
+    struct pt_metrics *metrics;
     struct pt_listener *listeners;
     size_t nlisteners;
+    struct pt_listener *old_listeners; /* replaced by a reload; freed after the event batch */
+    struct pt_defer old_listeners_defer;
     struct pt_h1_conn *conns; /* every client connection, for draining */
     size_t nconns;
     size_t max_conns;
@@ -51,6 +68,19 @@ int pt_worker_init(struct pt_worker *w, struct pt_server *srv, unsigned id, cons
 int pt_worker_start(struct pt_worker *w);
 void pt_worker_join(struct pt_worker *w);
 void pt_worker_destroy(struct pt_worker *w);
+
+/**
+ * Switch the worker to a new snapshot (posted from the main thread; the
+ * worker takes over one reference).  listen_fds (copied) are the worker's
+ * listening sockets for snap->server.listen, in order: sockets it had and
+ * that are not in the list are closed, new ones are watched.
+ */
+int pt_worker_set_snapshot(struct pt_worker *w, struct pt_snapshot *snap, const int *listen_fds,
+                           size_t nlisten);
+
+/** Requests start on the worker's current snapshot and end on the one they started with. */
+struct pt_snap_hold *pt_worker_hold_snapshot(struct pt_worker *w);
+void pt_worker_release_snapshot(struct pt_worker *w, struct pt_snap_hold *h);
 
 /** Ask the worker (from any thread) to stop accepting and exit once idle. */
 void pt_worker_drain(struct pt_worker *w);

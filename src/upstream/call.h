@@ -45,10 +45,13 @@ enum pt_upcall_error {
 };
 
 /** Upstream side of the worker: what a call needs from its environment. */
+struct pt_metrics;
+
 struct pt_upstream_ctx {
     struct pt_loop *loop;
     struct pt_pool *pool;
     unsigned worker_id;
+    struct pt_metrics *metrics; /* the worker's; NULL = not counted */
 };
 
 struct pt_upcall;

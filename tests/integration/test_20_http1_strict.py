@@ -35,8 +35,6 @@ MALFORMED = {
                            b"1FFFFFFFFFFFFFFFF\r\nhello\r\n0\r\n\r\n",
     "chunk-size-empty": b"POST /m HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\r\nhello\r\n0\r\n\r\n",
     "chunk-size-not-hex": b"POST /m HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
-    "chunk-data-too-long": b"POST /m HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                           b"5\r\nhello-and-more\r\n0\r\n\r\n",
     "chunk-bare-lf": b"POST /m HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\n0\n\n",
     "nul-in-value": b"GET /m HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n",
     "ctl-in-value": b"GET /m HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n",
@@ -80,6 +78,26 @@ def test_malformed_request_is_400_closed_and_never_forwarded(strict_gw, name):
     with RawConn(gw.port) as c:
         c.send(build_request("GET", "/ok"))
         assert c.read_response().status == 200
+
+
+@pytest.mark.parametrize("body", [
+    b"5\r\nhello-and-more\r\n0\r\n\r\n",          # chunk longer than its size
+    b"5\r\nhello\r\n5\r\nworld\r\nzz\r\n\r\n",    # a bad size line after good chunks
+    b"5\r\nhello\r\n0\r\nbad trailer\r\n\r\n",    # trailer field without a colon
+], ids=["data-too-long", "bad-second-size", "bad-trailer"])
+def test_bad_chunk_framing_after_good_data_is_400(strict_gw, body):
+    """The head and the first chunk are fine, so a streaming gateway may have
+    started the upstream request; it must still answer 400, close, and never
+    let the backend see a complete body."""
+    gw, be = strict_gw
+    data = raw(gw.port, b"POST /m HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body + AFTER,
+               timeout=5)
+    assert data.closed, "connection not closed after a malformed chunked body: %r" % data
+    rs = parse_responses(data)
+    assert len(rs) == 1, rs
+    assert_problem(rs[0], 400, "bad-request", gw)
+    assert all(not r.body_complete for r in be.received), "the backend got a complete body"
+    assert all(r.target != "/after" for r in be.received)
 
 
 def test_431_on_one_huge_header(strict_gw):

@@ -9,7 +9,7 @@ from harness import RawConn, build_request, config, one_route, route, service
 
 
 def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 20))
+    return asyncio.run(asyncio.wait_for(coro, 10))
 
 
 def test_websocket_echo_through_the_gateway(gateway, ws_backend):

@@ -98,10 +98,11 @@ def run_portico(*args, env=None, timeout=20, cwd=None, stdin=subprocess.DEVNULL)
 class Gateway:
     """One portico process.
 
-    config: a dict (written as YAML; server.listen and server.workers filled
-    in when absent) or a string (written as is).  In either, the tokens
-    @PORT@, @ADMIN_PORT@ and @DIR@ are replaced by the listener port, a free
-    admin port and the gateway's directory.
+    config: a dict (written as YAML; server.listen, server.workers (1) and
+    server.drain_timeout (5s) filled in when absent) or a string (written
+    as is).  In either, the tokens @PORT@, @ADMIN_PORT@ and @DIR@ are
+    replaced by the listener port, a free admin port and the gateway's
+    directory.
     args: a full argument list instead of `run -c FILE` (@CONFIG@ = the file).
     expect_errors: regexes for `[error]` lines this test provokes on purpose.
     """
@@ -140,6 +141,9 @@ class Gateway:
             server.setdefault("listen", ["127.0.0.1:%d" % self.port])
             if self.workers is not None:
                 server.setdefault("workers", self.workers)
+            # A test that fails with a request still in flight should not make
+            # teardown wait for the 30 s default.
+            server.setdefault("drain_timeout", "5s")
             text = to_yaml(cfg)
         else:
             text = config

@@ -1,0 +1,1253 @@
+/*
+ * cache: serve GET (and HEAD) responses from memory (SPEC §3, §10 "Cache").
+ *
+ *   plugins:
+ *     cache: { ttl: 1m, vary: [Accept-Language], key: [consumer, header:X-Tenant],
+ *              stale_if_error: 5m, stale_while_revalidate: 10s, max_memory: 256m }
+ *
+ * One request, in hooks:
+ *
+ *   on_request           build the key; look it up (cache_store.c):
+ *                          fresh entry            → answer it (X-Cache: HIT, Age)
+ *                          stale, within s-w-r    → answer it (STALE); the first
+ *                                                   such request starts a refresh
+ *                          someone else fetching  → wait for them (PAUSE), then
+ *                                                   answer their entry, or go on
+ *                          nothing                → go upstream as the key's
+ *                                                   filler (X-Cache: MISS)
+ *   on_upstream_response may the response be stored (status, Cache-Control,
+ *                        Set-Cookie, Vary: *, Authorization)?  If not: BYPASS,
+ *                        and the waiters go upstream themselves.  A failure
+ *                        status with a stale entry at hand: answer it (STALE).
+ *   wants_response_body  yes when storing: the proxy collects the body
+ *   on_response_head     after every plugin's on_response_body (so the body is
+ *                        what response-transform made of it): store the entry
+ *                        with the upstream's own headers, wake the waiters;
+ *                        add X-Cache
+ *   on_upstream_error    a stale entry at hand (within stale_if_error): answer it
+ *
+ * Entries hold the upstream's headers as they came (before any plugin's
+ * on_response_head), so that on a hit every plugin's on_response_head runs
+ * again for the new request (CORS, rate-limit headers, response-transform).
+ *
+ * Waiting requests may sit on other workers: the filler wakes each one by
+ * posting a task to the waiter's own loop (pt_loop_post); a waiter whose
+ * exchange ends first, or whose wait times out (the service's connect +
+ * read timeouts), takes itself off the queue (struct cache_wait below).
+ *
+ * Refreshes for stale-while-revalidate run in the background on the
+ * worker, as their own upstream call (struct refresh below).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "portico/status.h"
+#include "config/config.h"
+#include "config/schema.h"
+#include "config/snapshot.h"
+#include "core/alloc.h"
+#include "core/log.h"
+#include "plugins/cache.h"
+#include "plugins/cache_policy.h"
+#include "plugins/cache_store.h"
+#include "plugins/plugin.h"
+#include "proxy/forward.h"
+#include "proxy/proxy.h"
+#include "proxy/route.h"
+#include "proxy/worker.h"
+#include "upstream/service.h"
+
+extern const struct pt_plugin_ops pt_plugin_cache;
+
+/* ---- configuration ---- */
+
+enum cache_backend { STORE_MEMORY = 0, STORE_REDIS };
+
+struct status_set {
+    uint64_t bits[10]; /* 0..639 */
+};
+
+static bool status_in(const struct status_set *s, int st)
+{
+    return st >= 0 && st < 640 && (s->bits[st / 64] >> (st % 64)) & 1;
+}
+
+struct cache_conf {
+    uint64_t ttl_ms;
+    uint64_t stale_if_error_ms, stale_while_revalidate_ms;
+    uint64_t max_memory;
+    bool honor_client_no_cache;
+    const struct pt_conf_node *methods_n, *vary_n, *key_n, *statuses_n, *stale_on_n, *store_n;
+    uint32_t methods; /* PT_METHOD_BIT()s */
+    const char **vary;
+    size_t nvary;
+    struct pt_cache_key_part *parts;
+    size_t nparts;
+    struct status_set statuses, stale_on;
+    int reg; /* pt_cache_store_register handle */
+};
+
+static const struct pt_conf_key keys[] = {
+    PT_CONF_DURATION("ttl", struct cache_conf, ttl_ms, 0, PT_CONF_NO_MAX, "1m"),
+    PT_CONF_NODE("methods", struct cache_conf, methods_n),
+    PT_CONF_NODE("vary", struct cache_conf, vary_n),
+    PT_CONF_NODE("key", struct cache_conf, key_n),
+    PT_CONF_DURATION("stale_if_error", struct cache_conf, stale_if_error_ms, 0, PT_CONF_NO_MAX,
+                     "5m"),
+    PT_CONF_DURATION("stale_while_revalidate", struct cache_conf, stale_while_revalidate_ms, 0,
+                     PT_CONF_NO_MAX, "0"),
+    PT_CONF_NODE("store", struct cache_conf, store_n),
+    PT_CONF_SIZE("max_memory", struct cache_conf, max_memory, 4096, PT_CONF_NO_MAX, "256m"),
+    PT_CONF_BOOL("honor_client_no_cache", struct cache_conf, honor_client_no_cache, "false"),
+    PT_CONF_NODE("statuses", struct cache_conf, statuses_n),
+    PT_CONF_NODE("stale_on", struct cache_conf, stale_on_n),
+    {0},
+};
+
+static bool is_token(const char *s)
+{
+    if (*s == '\0')
+        return false;
+    for (; *s != '\0'; s++) {
+        char c = *s;
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  strchr("!#$%&'*+-.^_`|~", c) != NULL;
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* A list of scalars: each item's text through *item (or an error). */
+static int each_item(struct pt_conf_ctx *c, const char *name, const struct pt_conf_node *n,
+                     int (*item)(struct pt_conf_ctx *c, const struct pt_conf_node *it,
+                                 const char *text, void *arg),
+                     void *arg)
+{
+    if (pt_conf_expect_seq(c, name, n) != 0)
+        return -1;
+    if (pt_conf_is_null(n))
+        return 0;
+    int rc = 0;
+    for (size_t i = 0; i < n->seq.n; i++) {
+        const char *s;
+        if (pt_conf_get_string(c, name, n->seq.items[i], &s) != 0) {
+            rc = -1;
+            continue;
+        }
+        if (item(c, n->seq.items[i], s, arg) != 0)
+            rc = -1;
+    }
+    return rc;
+}
+
+static int method_item(struct pt_conf_ctx *c, const struct pt_conf_node *it, const char *s,
+                       void *arg)
+{
+    struct cache_conf *cf = arg;
+    enum pt_method m = pt_method_from_str(pt_str_cstr(s));
+    if (m != PT_METHOD_GET && m != PT_METHOD_HEAD && m != PT_METHOD_POST) {
+        pt_conf_error(c, it, "methods: \"%.40s\" cannot be cached (GET, HEAD or POST)", s);
+        return -1;
+    }
+    cf->methods |= PT_METHOD_BIT(m);
+    return 0;
+}
+
+static int vary_item(struct pt_conf_ctx *c, const struct pt_conf_node *it, const char *s, void *arg)
+{
+    struct cache_conf *cf = arg;
+    if (!is_token(s)) {
+        pt_conf_error(c, it, "vary: \"%.60s\" is not a header name", s);
+        return -1;
+    }
+    cf->vary[cf->nvary++] = s;
+    return 0;
+}
+
+static int key_item(struct pt_conf_ctx *c, const struct pt_conf_node *it, const char *s, void *arg)
+{
+    struct cache_conf *cf = arg;
+    struct pt_cache_key_part *kp = &cf->parts[cf->nparts];
+    if (strcmp(s, "consumer") == 0) {
+        kp->kind = PT_CACHE_KEY_CONSUMER;
+    } else if (strcmp(s, "query") == 0) {
+        kp->kind = PT_CACHE_KEY_QUERY;
+    } else if (strncmp(s, "header:", 7) == 0 && is_token(s + 7)) {
+        kp->kind = PT_CACHE_KEY_HEADER;
+        kp->name = s + 7;
+    } else if (strncmp(s, "cookie:", 7) == 0 && is_token(s + 7)) {
+        kp->kind = PT_CACHE_KEY_COOKIE;
+        kp->name = s + 7;
+    } else {
+        pt_conf_error(c, it,
+                      "key: \"%.60s\" is not a key part (consumer, query, header:NAME, "
+                      "cookie:NAME)",
+                      s);
+        return -1;
+    }
+    cf->nparts++;
+    return 0;
+}
+
+static int status_item(struct pt_conf_ctx *c, const struct pt_conf_node *it, const char *s,
+                       void *arg)
+{
+    struct status_set *set = arg;
+    uint64_t v;
+    (void)s;
+    if (pt_conf_get_uint(c, "status", it, 100, 599, &v) != 0)
+        return -1;
+    set->bits[v / 64] |= 1ull << (v % 64);
+    return 0;
+}
+
+static void statuses_default(struct status_set *set, const int *list, size_t n)
+{
+    memset(set, 0, sizeof(*set));
+    for (size_t i = 0; i < n; i++)
+        set->bits[list[i] / 64] |= 1ull << (list[i] % 64);
+}
+
+static size_t seq_len(const struct pt_conf_node *n)
+{
+    return n != NULL && n->kind == PT_CONF_SEQ ? n->seq.n : 0;
+}
+
+static void cache_destroy(void *state)
+{
+    struct cache_conf *cf = state;
+    if (cf->reg >= 0)
+        pt_cache_store_unregister(cf->reg);
+}
+
+static int cache_configure(struct pt_conf_ctx *c, const struct pt_conf_node *opts, void **state)
+{
+    struct cache_conf *cf = pt_arena_calloc(c->a, sizeof(*cf));
+    if (cf == NULL)
+        return -1;
+    cf->reg = -1;
+    int rc = pt_conf_apply(c, keys, opts, cf, "cache", NULL);
+    /* store: memory | redis */
+    if (cf->store_n != NULL && !pt_conf_is_null(cf->store_n)) {
+        const char *s;
+        if (pt_conf_get_string(c, "store", cf->store_n, &s) != 0) {
+            rc = -1;
+        } else if (strcmp(s, "redis") == 0) {
+            pt_conf_error(c, cf->store_n,
+                          "cache: store: redis is not supported yet (use store: memory)");
+            rc = -1;
+        } else if (strcmp(s, "memory") != 0) {
+            pt_conf_error(c, cf->store_n, "cache: store: \"%.40s\" is not memory or redis", s);
+            rc = -1;
+        }
+    }
+    if (cf->methods_n != NULL && !pt_conf_is_null(cf->methods_n)) {
+        if (each_item(c, "methods", cf->methods_n, method_item, cf) != 0)
+            rc = -1;
+    } else {
+        cf->methods = PT_METHOD_BIT(PT_METHOD_GET) | PT_METHOD_BIT(PT_METHOD_HEAD);
+    }
+    cf->vary = pt_arena_calloc(c->a, (seq_len(cf->vary_n) + 1) * sizeof(*cf->vary));
+    cf->parts = pt_arena_calloc(c->a, (seq_len(cf->key_n) + 2) * sizeof(*cf->parts));
+    if (cf->vary == NULL || cf->parts == NULL)
+        return -1;
+    if (cf->vary_n != NULL && each_item(c, "vary", cf->vary_n, vary_item, cf) != 0)
+        rc = -1;
+    if (cf->key_n != NULL && !pt_conf_is_null(cf->key_n)) {
+        if (each_item(c, "key", cf->key_n, key_item, cf) != 0)
+            rc = -1;
+    } else { /* SPEC §3: key: [consumer, query] */
+        cf->parts[cf->nparts++].kind = PT_CACHE_KEY_CONSUMER;
+        cf->parts[cf->nparts++].kind = PT_CACHE_KEY_QUERY;
+    }
+    static const int def_statuses[] = {200, 203, 204, 300, 301, 308, 404, 410};
+    static const int def_stale_on[] = {500, 502, 503, 504};
+    statuses_default(&cf->statuses, def_statuses, sizeof(def_statuses) / sizeof(int));
+    statuses_default(&cf->stale_on, def_stale_on, sizeof(def_stale_on) / sizeof(int));
+    if (cf->statuses_n != NULL && !pt_conf_is_null(cf->statuses_n)) {
+        memset(&cf->statuses, 0, sizeof(cf->statuses));
+        if (each_item(c, "statuses", cf->statuses_n, status_item, &cf->statuses) != 0)
+            rc = -1;
+    }
+    if (cf->stale_on_n != NULL && !pt_conf_is_null(cf->stale_on_n)) {
+        memset(&cf->stale_on, 0, sizeof(cf->stale_on));
+        if (each_item(c, "stale_on", cf->stale_on_n, status_item, &cf->stale_on) != 0)
+            rc = -1;
+    }
+    if (rc != 0)
+        return -1;
+    cf->reg = pt_cache_store_register(cf->max_memory);
+    if (cf->reg < 0) {
+        pt_conf_error(c, opts != NULL ? opts : cf->store_n, "cache: out of memory");
+        return -1;
+    }
+    *state = cf;
+    return 0;
+}
+
+/* ---- counters (per worker thread, summed on demand) ---- */
+
+const char *const pt_cache_result_names[PT_CACHE_RESULT_COUNT] = {"hit", "miss", "stale", "bypass"};
+static const char *const xcache_values[PT_CACHE_RESULT_COUNT] = {"HIT", "MISS", "STALE", "BYPASS"};
+
+struct counter {
+    struct counter *next;     /* this thread's */
+    struct counter *all_next; /* every thread's */
+    char *route;
+    _Atomic uint64_t n[PT_CACHE_RESULT_COUNT]; /* written by the owning thread only */
+};
+
+static pthread_mutex_t counters_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct counter *all_counters;
+static _Thread_local struct counter *my_counters;
+
+static void count(const char *route, enum pt_cache_result r)
+{
+    if (route == NULL)
+        route = "";
+    struct counter *k = my_counters;
+    while (k != NULL && strcmp(k->route, route) != 0)
+        k = k->next;
+    if (k == NULL) {
+        k = pt_calloc(1, sizeof(*k));
+        char *name = pt_strdup(route);
+        if (k == NULL || name == NULL) {
+            free(k);
+            free(name);
+            return;
+        }
+        k->route = name;
+        k->next = my_counters;
+        my_counters = k;
+        pthread_mutex_lock(&counters_lock);
+        k->all_next = all_counters;
+        all_counters = k;
+        pthread_mutex_unlock(&counters_lock);
+    }
+    /* one writer: a plain load + store, no locked read-modify-write */
+    uint64_t v = atomic_load_explicit(&k->n[r], memory_order_relaxed);
+    atomic_store_explicit(&k->n[r], v + 1, memory_order_relaxed);
+}
+
+void pt_cache_counts_foreach(void (*fn)(void *arg, const char *route,
+                                        const struct pt_cache_counts *c),
+                             void *arg)
+{
+    pthread_mutex_lock(&counters_lock);
+    for (struct counter *k = all_counters; k != NULL; k = k->all_next) {
+        bool first = true; /* sum the threads' records of this route at its first record */
+        for (struct counter *j = all_counters; j != k; j = j->all_next)
+            if (strcmp(j->route, k->route) == 0)
+                first = false;
+        if (!first)
+            continue;
+        struct pt_cache_counts sum;
+        memset(&sum, 0, sizeof(sum));
+        for (struct counter *j = k; j != NULL; j = j->all_next)
+            if (strcmp(j->route, k->route) == 0)
+                for (int r = 0; r < PT_CACHE_RESULT_COUNT; r++)
+                    sum.n[r] += atomic_load_explicit(&j->n[r], memory_order_relaxed);
+        fn(arg, k->route, &sum);
+    }
+    pthread_mutex_unlock(&counters_lock);
+}
+
+struct render_ctx {
+    struct pt_buf *out;
+    int rc;
+};
+
+static void render_one(void *arg, const char *route, const struct pt_cache_counts *c)
+{
+    struct render_ctx *rc = arg;
+    for (int r = 0; r < PT_CACHE_RESULT_COUNT && rc->rc == 0; r++) {
+        char line[512];
+        int n = snprintf(line, sizeof(line),
+                         "portico_cache_requests_total{route=\"%s\",result=\"%s\"} %llu\n", route,
+                         pt_cache_result_names[r], (unsigned long long)c->n[r]);
+        if (n < 0 || (size_t)n >= sizeof(line) ||
+            pt_buf_append(rc->out, line, (size_t)n, SIZE_MAX) != 0)
+            rc->rc = PT_ERR_NOMEM;
+    }
+}
+
+int pt_cache_metrics_render(struct pt_buf *out)
+{
+    pthread_mutex_lock(&counters_lock);
+    bool any = all_counters != NULL;
+    pthread_mutex_unlock(&counters_lock);
+    if (!any)
+        return 0;
+    static const char head[] =
+        "# HELP portico_cache_requests_total Requests seen by the cache plugin, by result.\n"
+        "# TYPE portico_cache_requests_total counter\n";
+    if (pt_buf_append(out, head, sizeof(head) - 1, SIZE_MAX) != 0)
+        return PT_ERR_NOMEM;
+    struct render_ctx rc = {out, 0};
+    pt_cache_counts_foreach(render_one, &rc);
+    return rc.rc;
+}
+
+int pt_cache_purge(const char *route, const char *prefix, size_t *purged)
+{
+    size_t n = pt_cache_store_purge(route, prefix);
+    if (purged != NULL)
+        *purged = n;
+    return 0;
+}
+
+/* ---- per request ---- */
+
+struct cache_wait;
+
+struct cache_ex {
+    const struct cache_conf *cf;
+    struct pt_exchange *ex;
+    struct pt_str key;
+    size_t path_off;
+    uint64_t hash;
+    struct pt_str vary_req;        /* unused until an entry with Vary is met */
+    struct pt_cache_fill *fill;    /* we fetch for the key: finish it exactly once */
+    struct pt_cache_entry *stale;  /* kept for stale-if-error */
+    struct pt_cache_entry *served; /* the entry we answered from */
+    struct cache_wait *wait;       /* queued on someone's fill */
+    enum pt_cache_result result;
+    bool lookup;     /* the key was looked up (GET/HEAD handled by the cache) */
+    bool may_store;  /* a response to this request may be stored (GET, not no-store) */
+    bool will_store; /* the upstream's response head is storable */
+    bool body_ready; /* on_response_body saw the whole (final) body */
+    bool stored;     /* done with storing (or decided not to) */
+    bool counted;
+    /* the storable response's head, captured in on_upstream_response */
+    int st_status;
+    struct pt_h1_header *st_headers;
+    size_t st_nheaders;
+    uint64_t st_fresh_ms, st_swr_ms, st_sie_ms, st_age_s;
+};
+
+static uint64_t now_ms(struct pt_exchange *ex)
+{
+    return pt_loop_now(&ex->worker->loop);
+}
+
+static int64_t wall_s(struct pt_exchange *ex)
+{
+    return ex->worker->loop.wall_ms / 1000;
+}
+
+static const char *route_name(const struct pt_exchange *ex)
+{
+    return ex->route != NULL && ex->route->name != NULL ? ex->route->name : "";
+}
+
+static void set_result(struct cache_ex *cx, enum pt_cache_result r)
+{
+    cx->result = r;
+    cx->ex->cache_result = pt_cache_result_names[r];
+}
+
+static void finish_fill(struct cache_ex *cx, struct pt_cache_entry *e, struct pt_cache_entry *stale)
+{
+    if (cx->fill == NULL)
+        return;
+    struct pt_cache_fill *f = cx->fill;
+    cx->fill = NULL;
+    pt_cache_fill_finish(f, e, stale);
+}
+
+/* Answer the request from entry e (whose reference cx now owns). */
+static void serve(struct cache_ex *cx, struct pt_cache_entry *e, enum pt_cache_result r)
+{
+    struct pt_exchange *ex = cx->ex;
+    cx->served = e;
+    set_result(cx, r);
+    if (ex->up_started && !ex->up.done) /* replacing a failed upstream answer */
+        pt_upcall_cancel(&ex->up);
+    bool head_req = ex->req.method_id == PT_METHOD_HEAD;
+    size_t n = e->nheaders;
+    struct pt_h1_header *hs = pt_arena_alloc(&ex->arena, sizeof(*hs) * (n + 3));
+    char *age = pt_arena_alloc(&ex->arena, 48);
+    if (hs == NULL || age == NULL) {
+        pt_proxy_respond_problem(ex, 503, NULL, "out of memory", NULL, 0);
+        return;
+    }
+    memcpy(hs, e->headers, sizeof(*hs) * n);
+    uint64_t now = now_ms(ex);
+    uint64_t resident = now > e->stored_ms ? (now - e->stored_ms) / 1000 : 0;
+    int k = snprintf(age, 24, "%llu", (unsigned long long)(e->initial_age_s + resident));
+    hs[n].name = PT_STR_LIT("Age");
+    hs[n++].value = pt_str_make(age, (size_t)k);
+    hs[n].name = ex->request_id_header;
+    hs[n++].value = pt_str_make(ex->request_id, ex->request_id_len);
+    bool no_body = e->status == 204 || e->status == 304;
+    if (head_req && !no_body) { /* a HEAD answer keeps the framing it would have had */
+        char *cl = age + 24;
+        int m = snprintf(cl, 24, "%zu", e->body_len);
+        hs[n].name = PT_STR_LIT("Content-Length");
+        hs[n++].value = pt_str_make(cl, (size_t)m);
+    }
+    struct pt_response_head head = {
+        .status = e->status,
+        .headers = hs,
+        .nheaders = n,
+        .body = PT_BODY_LENGTH,
+        .content_length = e->body_len,
+        .head_only = head_req || no_body,
+    };
+    pt_proxy_send_head(ex, &head);
+    ex->down->send_body(ex, e->body, head.head_only ? 0 : e->body_len, true);
+}
+
+/* Does entry e (found under our key) suit this request's Vary-nominated headers? */
+static bool vary_match(const struct pt_cache_entry *e, void *arg)
+{
+    struct cache_ex *cx = arg;
+    if (!e->has_vary)
+        return true;
+    struct pt_buf b;
+    pt_buf_init(&b);
+    const struct pt_request *r = &cx->ex->req;
+    bool same =
+        pt_cache_vary_signature(e->headers, e->nheaders, r->headers, r->nheaders, &b) == 0 &&
+        pt_str_eq(pt_buf_str(&b), pt_str_make(e->vary_sig, e->vary_sig_len));
+    pt_buf_free(&b);
+    return same;
+}
+
+/* ---- waiting on another request's fill ---- */
+
+struct cache_wait {
+    struct pt_cache_waiter w; /* first */
+    atomic_int refs;          /* the exchange's + the queue's (then the posted task's) */
+    atomic_bool post_failed;
+    struct pt_exchange *ex; /* NULL once the exchange ended (its worker's thread only) */
+    struct pt_loop *loop;
+    struct pt_timer timer;
+    struct pt_cache_entry *entry; /* handed over by the wake */
+    bool stale;
+};
+
+static void wait_unref(struct cache_wait *cw)
+{
+    if (atomic_fetch_sub_explicit(&cw->refs, 1, memory_order_acq_rel) == 1) {
+        if (cw->entry != NULL)
+            pt_cache_entry_unref(cw->entry);
+        free(cw);
+    }
+}
+
+/* The wait is over for the exchange: serve what came, or go upstream. */
+static void wait_done(struct cache_ex *cx, struct cache_wait *cw)
+{
+    struct pt_exchange *ex = cx->ex;
+    pt_timer_disarm(&ex->worker->loop, &cw->timer);
+    cx->wait = NULL;
+    cw->ex = NULL;
+    struct pt_cache_entry *e = cw->entry;
+    bool stale = cw->stale;
+    cw->entry = NULL;
+    wait_unref(cw); /* the exchange's reference */
+    if (ex->responded || ex->finished) {
+        if (e != NULL)
+            pt_cache_entry_unref(e);
+        return;
+    }
+    if (e != NULL) {
+        serve(cx, e, stale ? PT_CACHE_RESULT_STALE : PT_CACHE_RESULT_HIT);
+        return;
+    }
+    set_result(cx, PT_CACHE_RESULT_MISS);
+    pt_proxy_resume(ex);
+}
+
+static void wake_task(struct pt_loop *loop, void *arg)
+{
+    (void)loop;
+    struct cache_wait *cw = arg;
+    if (cw->ex != NULL)
+        wait_done(cw->ex->cache_ctx, cw);
+    wait_unref(cw); /* the queue's reference, which the task carried */
+}
+
+/* On the filler's thread: hand the result over to the waiter's worker. */
+static void wake(struct pt_cache_waiter *w, struct pt_cache_entry *e, bool stale)
+{
+    struct cache_wait *cw = (struct cache_wait *)w;
+    cw->entry = e;
+    cw->stale = stale;
+    if (pt_loop_post(cw->loop, wake_task, cw) != 0) {
+        /* The waiter's timer will send it upstream; it must not use e. */
+        atomic_store(&cw->post_failed, true);
+        wait_unref(cw);
+    }
+}
+
+static void wait_timeout(struct pt_loop *loop, struct pt_timer *t)
+{
+    (void)loop;
+    struct cache_wait *cw = PT_CONTAINER_OF(t, struct cache_wait, timer);
+    if (cw->ex == NULL)
+        return;
+    bool removed = pt_cache_wait_cancel(&cw->w);
+    if (!removed && !atomic_load(&cw->post_failed))
+        return; /* the wake is on its way */
+    pt_log_ratelimited(PT_LOG_WARN, 1,
+                       "cache: waited too long for another request's response "
+                       "(route %s): going upstream",
+                       route_name(cw->ex));
+    struct cache_ex *cx = cw->ex->cache_ctx;
+    if (removed)
+        wait_unref(cw); /* the queue's */
+    if (cw->entry != NULL && atomic_load(&cw->post_failed)) {
+        pt_cache_entry_unref(cw->entry);
+        cw->entry = NULL;
+    }
+    wait_done(cx, cw);
+}
+
+static uint64_t wait_limit_ms(const struct pt_exchange *ex)
+{
+    const struct pt_service *svc = ex->route->service;
+    return svc->connect_timeout_ms + svc->read_timeout_ms + 1000;
+}
+
+/* ---- background refresh (stale-while-revalidate) ---- */
+
+/*
+ * A refresh is an upstream call of its own, made with a private copy of the
+ * request that found the stale entry (a shadow exchange: the forwarding
+ * rules of forward.c apply as for any request).  It keeps the snapshot and
+ * the worker alive (counted as a connection, so a drain waits for it) until
+ * it ends, and then stores the response like a miss would.
+ */
+struct refresh {
+    struct pt_exchange sh; /* the shadow exchange: req, route, identity; no downstream */
+    const struct cache_conf *cf;
+    struct pt_cache_fill *fill;
+    struct pt_snapshot *snap;
+    struct pt_buf body;
+    bool storable;
+    int status;
+    struct pt_h1_header *headers;
+    size_t nheaders;
+    uint64_t fresh_ms, swr_ms, sie_ms, age_s;
+    struct pt_str key;
+    size_t path_off;
+    struct pt_defer end_defer;
+};
+
+static void refresh_free_task(struct pt_loop *loop, void *arg)
+{
+    (void)loop;
+    struct refresh *r = arg;
+    struct pt_worker *w = r->sh.worker;
+    if (r->fill != NULL)
+        pt_cache_fill_finish(r->fill, NULL, NULL);
+    pt_buf_free(&r->body);
+    pt_arena_destroy(&r->sh.arena);
+    pt_snapshot_unref(r->snap);
+    free(r);
+    pt_worker_conn_removed(w);
+}
+
+static void refresh_end(struct refresh *r)
+{
+    pt_loop_defer(&r->sh.worker->loop, &r->end_defer, refresh_free_task, r);
+}
+
+static int rf_build_head(struct pt_upcall *c, const struct pt_target *t, struct pt_buf *out)
+{
+    struct refresh *r = c->ctx;
+    return pt_forward_request_head(&r->sh, t, out);
+}
+
+static int rf_body_peek(struct pt_upcall *c, struct pt_str *data, bool *end)
+{
+    (void)c;
+    *data = PT_STR_NULL;
+    *end = true;
+    return 0;
+}
+
+static void rf_body_consume(struct pt_upcall *c, size_t n)
+{
+    (void)c;
+    (void)n;
+}
+
+struct decision {
+    bool storable;
+    uint64_t fresh_ms, swr_ms, sie_ms, age_s;
+};
+
+/* May a response with this head be stored?  (Also computes its lifetimes.) */
+static bool decide(const struct cache_conf *cf, const struct pt_exchange *ex, int status,
+                   const struct pt_h1_header *hs, size_t n, int64_t now_s, struct decision *d)
+{
+    memset(d, 0, sizeof(*d));
+    if (!status_in(&cf->statuses, status))
+        return false;
+    struct pt_cache_response_info ri;
+    pt_cache_response_info(hs, n, &ri);
+    bool authorized =
+        pt_h1_find_header(ex->req.headers, ex->req.nheaders, PT_STR_LIT("Authorization")) != NULL;
+    enum pt_cache_verdict v = pt_cache_storable(&ri, authorized);
+    if (v != PT_CACHE_STORABLE)
+        return false;
+    d->fresh_ms = pt_cache_freshness_ms(&ri, now_s, cf->ttl_ms);
+    if (d->fresh_ms == 0)
+        return false;
+    d->age_s = pt_cache_initial_age_s(&ri, now_s);
+    if (d->age_s * 1000 >= d->fresh_ms)
+        return false; /* stale on arrival */
+    d->fresh_ms -= d->age_s * 1000;
+    bool revalidate = (ri.cc.flags & (PT_CC_MUST_REVALIDATE | PT_CC_PROXY_REVALIDATE)) != 0;
+    if (!revalidate) {
+        d->swr_ms = ri.cc.flags & PT_CC_SWR ? (uint64_t)ri.cc.stale_while_revalidate * 1000
+                                            : cf->stale_while_revalidate_ms;
+        d->sie_ms =
+            ri.cc.flags & PT_CC_SIE ? (uint64_t)ri.cc.stale_if_error * 1000 : cf->stale_if_error_ms;
+    }
+    d->storable = true;
+    return true;
+}
+
+/* Deep-copy header views (valid only during an upstream callback) into an arena. */
+static struct pt_h1_header *copy_headers(struct pt_arena *a, const struct pt_h1_header *hs,
+                                         size_t n)
+{
+    struct pt_h1_header *out = pt_arena_alloc(a, sizeof(*out) * (n + 1));
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        out[i].name = pt_arena_strdup_str(a, hs[i].name);
+        out[i].value = pt_arena_strdup_str(a, hs[i].value);
+        if (out[i].name.ptr == NULL || out[i].value.ptr == NULL)
+            return NULL;
+    }
+    return out;
+}
+
+static struct pt_cache_entry *make_entry(const struct pt_exchange *ex, struct pt_str key,
+                                         size_t path_off, int status, const struct pt_h1_header *hs,
+                                         size_t n, struct pt_str body, const struct decision *d)
+{
+    uint64_t now = pt_loop_now(&ex->worker->loop);
+    struct pt_buf sig;
+    pt_buf_init(&sig);
+    if (pt_cache_vary_signature(hs, n, ex->req.headers, ex->req.nheaders, &sig) != 0) {
+        pt_buf_free(&sig);
+        return NULL;
+    }
+    struct pt_cache_entry_spec sp = {
+        .key = key,
+        .path_off = path_off,
+        .route = route_name(ex),
+        .status = status,
+        .headers = hs,
+        .nheaders = n,
+        .body = body,
+        .vary_sig = pt_buf_str(&sig),
+        .stored_ms = now,
+        .initial_age_s = d->age_s,
+        .fresh_until = now + d->fresh_ms,
+        .swr_until = now + d->fresh_ms + d->swr_ms,
+        .sie_until = now + d->fresh_ms + d->sie_ms,
+    };
+    struct pt_cache_entry *e = pt_cache_entry_new(&sp, ex->request_id_header);
+    pt_buf_free(&sig);
+    return e;
+}
+
+static void rf_on_head(struct pt_upcall *c, const struct pt_h1_response *resp,
+                       const struct pt_h1_meta *meta)
+{
+    struct refresh *r = c->ctx;
+    struct decision d;
+    r->status = resp->status;
+    if (resp->status == 101 || meta->body == PT_H1_BODY_NONE || c->method != PT_METHOD_GET ||
+        !decide(r->cf, &r->sh, resp->status, resp->headers, resp->num_headers,
+                r->sh.worker->loop.wall_ms / 1000, &d)) {
+        pt_log_debug("cache: refresh of route %s: not storable", route_name(&r->sh));
+        return;
+    }
+    if (meta->body == PT_H1_BODY_LENGTH && meta->content_length > PT_PLUGIN_MAX_BODY)
+        return;
+    r->headers = copy_headers(&r->sh.arena, resp->headers, resp->num_headers);
+    if (r->headers == NULL)
+        return;
+    r->nheaders = resp->num_headers;
+    r->fresh_ms = d.fresh_ms;
+    r->swr_ms = d.swr_ms;
+    r->sie_ms = d.sie_ms;
+    r->age_s = d.age_s;
+    r->storable = true;
+}
+
+/* Let the plugins after the cache rewrite the body, as they would for a miss. */
+static int rf_transform(struct refresh *r, struct pt_response_head *head)
+{
+    const struct pt_plugin_chain *ch = r->sh.chain;
+    for (size_t i = 0; ch != NULL && i < ch->n; i++) {
+        const struct pt_plugin_instance *in = &ch->items[i];
+        if (in->ops->order <= PT_ORDER_CACHE || in->ops->on_response_body == NULL ||
+            in->ops->wants_response_body == NULL ||
+            !in->ops->wants_response_body(in->state, &r->sh, head))
+            continue;
+        if (in->ops->on_response_body(in->state, &r->sh, head, &r->body) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static bool rf_on_body(struct pt_upcall *c, const char *p, size_t n, bool end)
+{
+    struct refresh *r = c->ctx;
+    if (!r->storable)
+        goto out;
+    if (pt_buf_len(&r->body) + n > PT_PLUGIN_MAX_BODY ||
+        (n > 0 && pt_buf_append(&r->body, p, n, PT_PLUGIN_MAX_BODY) != 0)) {
+        r->storable = false;
+        pt_buf_free(&r->body);
+        goto out;
+    }
+    if (!end)
+        return false;
+    struct pt_response_head head = {
+        .status = r->status,
+        .headers = r->headers,
+        .nheaders = r->nheaders,
+        .body = PT_BODY_LENGTH,
+        .content_length = pt_buf_len(&r->body),
+    };
+    if (rf_transform(r, &head) != 0)
+        goto out;
+    struct decision d = {true, r->fresh_ms, r->swr_ms, r->sie_ms, r->age_s};
+    struct pt_cache_entry *e = make_entry(&r->sh, r->key, r->path_off, head.status, head.headers,
+                                          head.nheaders, pt_buf_str(&r->body), &d);
+    struct pt_cache_fill *f = r->fill;
+    r->fill = NULL;
+    pt_cache_fill_finish(f, e, NULL);
+    if (e != NULL)
+        pt_cache_entry_unref(e);
+out:
+    if (end)
+        refresh_end(r);
+    return false;
+}
+
+static void rf_on_error(struct pt_upcall *c, enum pt_upcall_error err, bool head_delivered)
+{
+    struct refresh *r = c->ctx;
+    (void)head_delivered;
+    pt_log_ratelimited(PT_LOG_WARN, 1, "cache: background refresh for route %s failed: %s",
+                       route_name(&r->sh), pt_upcall_error_name(err));
+    refresh_end(r);
+}
+
+static const struct pt_upcall_ops refresh_ops = {
+    .build_head = rf_build_head,
+    .body_peek = rf_body_peek,
+    .body_consume = rf_body_consume,
+    .on_head = rf_on_head,
+    .on_body = rf_on_body,
+    .on_error = rf_on_error,
+};
+
+/* Copy what forward.c reads of a request into the shadow's arena. */
+static struct pt_str dup(struct pt_arena *a, struct pt_str s)
+{
+    return s.len == 0 ? PT_STR_LIT("") : pt_arena_strdup_str(a, s);
+}
+
+static int copy_request(struct pt_arena *a, struct pt_request *dst, const struct pt_request *src)
+{
+    *dst = *src;
+    dst->method = PT_STR_LIT("GET");
+    dst->method_id = PT_METHOD_GET;
+    dst->body = PT_BODY_NONE;
+    dst->content_length = 0;
+    dst->expect_continue = false;
+    dst->upgrade = false;
+    dst->authority = dup(a, src->authority);
+    dst->host = dup(a, src->host);
+    dst->path = dup(a, src->path);
+    dst->query = dup(a, src->query);
+    dst->headers = copy_headers(a, src->headers, src->nheaders);
+    if (dst->authority.ptr == NULL || dst->host.ptr == NULL || dst->path.ptr == NULL ||
+        dst->query.ptr == NULL || dst->headers == NULL)
+        return PT_ERR_NOMEM;
+    return 0;
+}
+
+/* Start refreshing cx's key (we hold its fill).  On failure the fill ends empty. */
+static void start_refresh(struct cache_ex *cx, struct pt_cache_fill *fill)
+{
+    struct pt_exchange *ex = cx->ex;
+    struct refresh *r = pt_calloc(1, sizeof(*r));
+    if (r == NULL)
+        goto fail;
+    pt_arena_init(&r->sh.arena);
+    struct pt_exchange *sh = &r->sh;
+    sh->worker = ex->worker;
+    sh->snap = ex->snap;
+    sh->route = ex->route;
+    sh->chain = ex->chain;
+    sh->peer = ex->peer;
+    sh->peer_port = ex->peer_port;
+    sh->client_ip = ex->client_ip;
+    sh->peer_trusted = ex->peer_trusted;
+    sh->tls = ex->tls;
+    sh->request_id_header = ex->request_id_header;
+    sh->consumer = ex->consumer;
+    pt_reqid_generate(sh->request_id);
+    sh->request_id_len = PT_REQID_GEN_LEN;
+    pt_traceparent_child(&ex->trace, &sh->trace);
+    sh->upstream_path = dup(&sh->arena, ex->upstream_path);
+    r->key = dup(&sh->arena, cx->key);
+    if (copy_request(&sh->arena, &sh->req, &ex->req) != 0 || r->key.ptr == NULL) {
+        pt_arena_destroy(&sh->arena);
+        free(r);
+        goto fail;
+    }
+    r->path_off = cx->path_off;
+    r->cf = cx->cf;
+    r->fill = fill;
+    r->snap = pt_snapshot_ref(ex->snap);
+    pt_buf_init(&r->body);
+    pt_worker_conn_added(ex->worker); /* a drain waits for us */
+    struct pt_upcall *c = &sh->up;
+    pt_upcall_init(c, &ex->worker->up, ex->route->service, &refresh_ops, r);
+    c->method = PT_METHOD_GET;
+    c->body = PT_BODY_NONE;
+    c->hash_key = pt_forward_hash_key(sh, ex->route->service);
+    sh->up_started = true;
+    pt_upcall_start(c);
+    return;
+fail:
+    pt_cache_fill_finish(fill, NULL, NULL);
+}
+
+/* ---- hooks ---- */
+
+static void cx_cleanup(void *arg)
+{
+    struct cache_ex *cx = arg;
+    struct pt_exchange *ex = cx->ex;
+    if (cx->wait != NULL) {
+        struct cache_wait *cw = cx->wait;
+        cx->wait = NULL;
+        pt_timer_disarm(&ex->worker->loop, &cw->timer);
+        if (pt_cache_wait_cancel(&cw->w))
+            wait_unref(cw); /* the queue's */
+        cw->ex = NULL;
+        wait_unref(cw); /* ours */
+    }
+    finish_fill(cx, NULL, NULL);
+    if (cx->stale != NULL)
+        pt_cache_entry_unref(cx->stale);
+    if (cx->served != NULL)
+        pt_cache_entry_unref(cx->served);
+    cx->stale = cx->served = NULL;
+    if (!cx->counted && ex->cache_result != NULL)
+        count(route_name(ex), cx->result);
+    cx->counted = true;
+    ex->cache_ctx = NULL;
+}
+
+static bool header_has_token(const struct pt_request *r, const char *field, const char *token)
+{
+    for (size_t i = 0; i < r->nheaders; i++) {
+        if (!pt_str_case_eq(r->headers[i].name, pt_str_cstr(field)))
+            continue;
+        struct pt_str v = r->headers[i].value;
+        size_t tl = strlen(token);
+        for (size_t j = 0; j + tl <= v.len; j++)
+            if (pt_str_case_eq_lower_n(pt_str_make(v.ptr + j, tl), token, tl) &&
+                (j == 0 || v.ptr[j - 1] == ',' || v.ptr[j - 1] == ' ') &&
+                (j + tl == v.len || v.ptr[j + tl] == ',' || v.ptr[j + tl] == ' ' ||
+                 v.ptr[j + tl] == '\t'))
+                return true;
+    }
+    return false;
+}
+
+static struct cache_ex *new_cx(const struct cache_conf *cf, struct pt_exchange *ex)
+{
+    struct cache_ex *cx = pt_arena_calloc(&ex->arena, sizeof(*cx));
+    if (cx == NULL || pt_arena_defer(&ex->arena, cx_cleanup, cx) != 0)
+        return NULL;
+    cx->cf = cf;
+    cx->ex = ex;
+    ex->cache_ctx = cx;
+    return cx;
+}
+
+static int build_key(struct cache_ex *cx)
+{
+    struct pt_exchange *ex = cx->ex;
+    const struct cache_conf *cf = cx->cf;
+    struct pt_cache_key_input in = {
+        .route = pt_str_cstr(route_name(ex)),
+        .method = PT_STR_LIT("GET"), /* HEAD reads GET entries */
+        .host = ex->req.host,
+        .path = ex->req.path,
+        .query = ex->req.query,
+        .has_query = ex->req.has_query,
+        .consumer = pt_str_cstr(ex->consumer),
+        .headers = ex->req.headers,
+        .nheaders = ex->req.nheaders,
+        .vary = cf->vary,
+        .nvary = cf->nvary,
+        .parts = cf->parts,
+        .nparts = cf->nparts,
+    };
+    if (ex->req.method_id == PT_METHOD_POST)
+        in.method = PT_STR_LIT("POST");
+    struct pt_buf b;
+    pt_buf_init(&b);
+    if (pt_cache_key_build(&in, &b, &cx->path_off) != 0) {
+        pt_buf_free(&b);
+        return PT_ERR_NOMEM;
+    }
+    cx->key = pt_arena_strdup_str(&ex->arena, pt_buf_str(&b));
+    pt_buf_free(&b);
+    if (cx->key.ptr == NULL)
+        return PT_ERR_NOMEM;
+    cx->hash = pt_cache_hash(cx->key.ptr, cx->key.len);
+    return 0;
+}
+
+static int cache_on_request(void *state, struct pt_exchange *ex)
+{
+    const struct cache_conf *cf = state;
+    struct cache_ex *cx = new_cx(cf, ex);
+    if (cx == NULL)
+        return PT_PLUGIN_CONTINUE; /* out of memory: the request just is not cached */
+    enum pt_method m = ex->req.method_id;
+    bool head = m == PT_METHOD_HEAD;
+    if (!(cf->methods & PT_METHOD_BIT(m)) || ex->req.upgrade ||
+        (head && !(cf->methods & PT_METHOD_BIT(PT_METHOD_GET))) ||
+        (ex->req.body != PT_BODY_NONE &&
+         !(ex->req.body == PT_BODY_LENGTH && ex->req.content_length == 0))) {
+        set_result(cx, PT_CACHE_RESULT_BYPASS);
+        return PT_PLUGIN_CONTINUE;
+    }
+    if (build_key(cx) != 0) {
+        set_result(cx, PT_CACHE_RESULT_BYPASS);
+        return PT_PLUGIN_CONTINUE;
+    }
+    cx->may_store = !head;
+    if (cf->honor_client_no_cache && (header_has_token(&ex->req, "cache-control", "no-cache") ||
+                                      header_has_token(&ex->req, "cache-control", "no-store") ||
+                                      header_has_token(&ex->req, "pragma", "no-cache"))) {
+        /* the client wants a fresh answer: fetch, and let it refresh the entry */
+        cx->may_store = !head && !header_has_token(&ex->req, "cache-control", "no-store");
+        set_result(cx, PT_CACHE_RESULT_BYPASS);
+        return PT_PLUGIN_CONTINUE;
+    }
+    cx->lookup = true;
+    struct pt_cache_get_args a = {
+        .key = cx->key,
+        .hash = cx->hash,
+        .now = now_ms(ex),
+        .may_lead = !head,
+        .waiter = NULL,
+        .match = vary_match,
+        .match_arg = cx,
+    };
+    struct pt_cache_entry *e;
+    struct pt_cache_fill *f;
+    struct cache_wait *cw = NULL;
+    enum pt_cache_get_result r = pt_cache_get(&a, &e, &f);
+    if (r == PT_CACHE_GET_MISS && (cw = pt_calloc(1, sizeof(*cw))) != NULL) {
+        /* someone else is fetching it (or we may not): queue and ask again */
+        if (e != NULL)
+            pt_cache_entry_unref(e);
+        cw->w.wake = wake;
+        atomic_init(&cw->refs, 2);
+        cw->ex = ex;
+        cw->loop = &ex->worker->loop;
+        pt_timer_init(&cw->timer);
+        a.waiter = &cw->w;
+        r = pt_cache_get(&a, &e, &f);
+    }
+    if (cw != NULL && r != PT_CACHE_GET_WAIT) {
+        free(cw);
+        cw = NULL;
+    }
+    switch (r) {
+    case PT_CACHE_GET_HIT:
+        serve(cx, e, PT_CACHE_RESULT_HIT);
+        return PT_PLUGIN_RESPONDED;
+    case PT_CACHE_GET_REFRESH:
+        if (pt_forward_upstream_path(ex) != 0)
+            pt_cache_fill_finish(f, NULL, NULL);
+        else
+            start_refresh(cx, f);
+        serve(cx, e, PT_CACHE_RESULT_STALE);
+        return PT_PLUGIN_RESPONDED;
+    case PT_CACHE_GET_STALE:
+        serve(cx, e, PT_CACHE_RESULT_STALE);
+        return PT_PLUGIN_RESPONDED;
+    case PT_CACHE_GET_LEAD:
+        cx->fill = f;
+        cx->stale = e;
+        set_result(cx, PT_CACHE_RESULT_MISS);
+        return PT_PLUGIN_CONTINUE;
+    case PT_CACHE_GET_WAIT:
+        cx->stale = e;
+        cx->wait = cw;
+        set_result(cx, PT_CACHE_RESULT_MISS);
+        pt_timer_arm(&ex->worker->loop, &cw->timer, wait_limit_ms(ex), wait_timeout);
+        return PT_PLUGIN_PAUSE;
+    default:
+        cx->stale = e;
+        set_result(cx, PT_CACHE_RESULT_MISS);
+        return PT_PLUGIN_CONTINUE;
+    }
+}
+
+/* Answer with the stale entry kept for stale-if-error, if it may still serve. */
+static bool serve_stale_on_error(struct cache_ex *cx)
+{
+    struct pt_cache_entry *e = cx->stale;
+    if (e == NULL || now_ms(cx->ex) >= e->sie_until || cx->ex->responded)
+        return false;
+    cx->stale = NULL;
+    finish_fill(cx, NULL, e); /* waiters get the stale entry too */
+    serve(cx, e, PT_CACHE_RESULT_STALE);
+    return true;
+}
+
+static int cache_on_upstream_response(void *state, struct pt_exchange *ex,
+                                      const struct pt_response_head *head)
+{
+    const struct cache_conf *cf = state;
+    struct cache_ex *cx = ex->cache_ctx;
+    if (cx == NULL || cx->cf != cf)
+        return PT_PLUGIN_CONTINUE;
+    if (status_in(&cf->stale_on, head->status) && serve_stale_on_error(cx))
+        return PT_PLUGIN_RESPONDED;
+    if (!cx->may_store)
+        return PT_PLUGIN_CONTINUE;
+    struct decision d;
+    if (head->status == 101 ||
+        !decide(cf, ex, head->status, head->headers, head->nheaders, wall_s(ex), &d) ||
+        (head->body == PT_BODY_LENGTH && head->content_length > PT_PLUGIN_MAX_BODY)) {
+        set_result(cx, PT_CACHE_RESULT_BYPASS);
+        cx->stored = true;
+        finish_fill(cx, NULL, NULL); /* the waiters go upstream themselves */
+        return PT_PLUGIN_CONTINUE;
+    }
+    cx->st_headers = copy_headers(&ex->arena, head->headers, head->nheaders);
+    if (cx->st_headers == NULL) {
+        finish_fill(cx, NULL, NULL);
+        return PT_PLUGIN_CONTINUE;
+    }
+    cx->st_nheaders = head->nheaders;
+    cx->st_status = head->status;
+    cx->st_fresh_ms = d.fresh_ms;
+    cx->st_swr_ms = d.swr_ms;
+    cx->st_sie_ms = d.sie_ms;
+    cx->st_age_s = d.age_s;
+    cx->will_store = true;
+    return PT_PLUGIN_CONTINUE;
+}
+
+static bool cache_wants_response_body(void *state, struct pt_exchange *ex,
+                                      const struct pt_response_head *head)
+{
+    struct cache_ex *cx = ex->cache_ctx;
+    (void)head;
+    return cx != NULL && cx->cf == state && cx->will_store && !cx->stored;
+}
+
+static int cache_on_response_body(void *state, struct pt_exchange *ex,
+                                  struct pt_response_head *head, struct pt_buf *body)
+{
+    struct cache_ex *cx = ex->cache_ctx;
+    (void)head;
+    (void)body;
+    if (cx != NULL && cx->cf == state && cx->will_store)
+        cx->body_ready = true; /* stored in on_response_head, once every plugin is done */
+    return 0;
+}
+
+static void store_now(struct cache_ex *cx, struct pt_str body)
+{
+    struct pt_exchange *ex = cx->ex;
+    struct decision d = {true, cx->st_fresh_ms, cx->st_swr_ms, cx->st_sie_ms, cx->st_age_s};
+    struct pt_cache_entry *e = make_entry(ex, cx->key, cx->path_off, cx->st_status, cx->st_headers,
+                                          cx->st_nheaders, body, &d);
+    cx->stored = true;
+    if (cx->fill != NULL) {
+        finish_fill(cx, e, NULL);
+    } else if (e != NULL) { /* no fill (a client's no-cache, or after a wait): replace */
+        pt_cache_store_put(e, cx->hash);
+    }
+    if (e != NULL)
+        pt_cache_entry_unref(e);
+}
+
+static void add_header(struct pt_exchange *ex, struct pt_response_head *head, struct pt_str name,
+                       struct pt_str value)
+{
+    struct pt_h1_header *hs = pt_arena_alloc(&ex->arena, sizeof(*hs) * (head->nheaders + 1));
+    if (hs == NULL)
+        return;
+    memcpy(hs, head->headers, sizeof(*hs) * head->nheaders);
+    hs[head->nheaders].name = name;
+    hs[head->nheaders].value = value;
+    head->headers = hs;
+    head->nheaders++;
+}
+
+static void cache_on_response_head(void *state, struct pt_exchange *ex,
+                                   struct pt_response_head *head)
+{
+    struct cache_ex *cx = ex->cache_ctx;
+    if (cx == NULL || cx->cf != state || ex->cache_result == NULL)
+        return;
+    if (cx->will_store && !cx->stored) {
+        if (head == &ex->resp_head && cx->body_ready) {
+            store_now(cx, pt_buf_str(&ex->resp_body));
+        } else if (head->head_only && head->status == cx->st_status &&
+                   ex->upstream_status == cx->st_status && head->status == 204) {
+            store_now(cx, PT_STR_NULL);
+        } else { /* passed through unbuffered (too large), or replaced by an error */
+            cx->stored = true;
+            finish_fill(cx, NULL, NULL);
+            if (cx->result == PT_CACHE_RESULT_MISS)
+                set_result(cx, PT_CACHE_RESULT_BYPASS);
+        }
+    }
+    add_header(ex, head, PT_STR_LIT("X-Cache"), pt_str_cstr(xcache_values[cx->result]));
+}
+
+static int cache_on_upstream_error(void *state, struct pt_exchange *ex, int status)
+{
+    struct cache_ex *cx = ex->cache_ctx;
+    (void)status;
+    if (cx == NULL || cx->cf != state)
+        return PT_PLUGIN_CONTINUE;
+    if (serve_stale_on_error(cx))
+        return PT_PLUGIN_RESPONDED;
+    finish_fill(cx, NULL, NULL);
+    return PT_PLUGIN_CONTINUE;
+}
+
+const struct pt_plugin_ops pt_plugin_cache = {
+    .name = "cache",
+    .order = PT_ORDER_CACHE,
+    .configure = cache_configure,
+    .destroy = cache_destroy,
+    .on_request = cache_on_request,
+    .on_upstream_response = cache_on_upstream_response,
+    .wants_response_body = cache_wants_response_body,
+    .on_response_body = cache_on_response_body,
+    .on_response_head = cache_on_response_head,
+    .on_upstream_error = cache_on_upstream_error,
+};

@@ -1,0 +1,148 @@
+/*
+ * libFuzzer target: the cache's parsers (src/plugins/cache_policy.c).
+ *
+ * The input is used as a Cache-Control value, as an HTTP date, and, split
+ * at newlines, as the fields of a response (name: value) that
+ * pt_cache_response_info, storability, freshness, the Vary signature and the
+ * cache key read.  Invariants: parsing never reads outside the input (ASan),
+ * the same input parses the same way twice, delta-seconds are clamped,
+ * a parsed date formats back to the same second, and freshness never
+ * exceeds what the directives allow.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plugins/cache_policy.h"
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "invariant failed at %s:%d: %s\n", __FILE__, __LINE__, #cond);         \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+#define MAX_FIELDS 32
+
+static void cache_control(const char *p, size_t n)
+{
+    struct pt_cache_control a, b;
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    pt_cache_control_parse(pt_str_make(p, n), &a);
+    pt_cache_control_parse(pt_str_make(p, n), &b);
+    CHECK(memcmp(&a, &b, sizeof(a)) == 0);
+    CHECK(a.max_age <= PT_CC_DELTA_MAX && a.s_maxage <= PT_CC_DELTA_MAX);
+    CHECK(a.stale_while_revalidate <= PT_CC_DELTA_MAX && a.stale_if_error <= PT_CC_DELTA_MAX);
+    CHECK((a.flags & PT_CC_MAX_AGE) || a.max_age == 0);
+    CHECK((a.flags & PT_CC_S_MAXAGE) || a.s_maxage == 0);
+    /* parsing the same value twice into one struct changes nothing (smallest wins) */
+    pt_cache_control_parse(pt_str_make(p, n), &b);
+    CHECK(memcmp(&a, &b, sizeof(a)) == 0);
+}
+
+static void date(const char *p, size_t n)
+{
+    int64_t t;
+    if (pt_http_date_parse(pt_str_make(p, n), &t) != 0)
+        return;
+    CHECK(t > -62200000000ll && t < 253402300800ll); /* years 0000..9999 */
+    if (t < 0)
+        return;
+    char buf[30];
+    size_t k = pt_http_date_format(t, buf);
+    CHECK(k == 29);
+    int64_t back;
+    CHECK(pt_http_date_parse(pt_str_make(buf, k), &back) == 0 && back == t);
+}
+
+static size_t fields(const char *p, size_t n, struct pt_h1_header *hs)
+{
+    size_t k = 0;
+    const char *e = p + n;
+    while (p < e && k < MAX_FIELDS) {
+        const char *nl = memchr(p, '\n', (size_t)(e - p));
+        const char *end = nl != NULL ? nl : e;
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        if (colon != NULL) {
+            hs[k].name = pt_str_make(p, (size_t)(colon - p));
+            hs[k].value = pt_str_trim_ows(pt_str_make(colon + 1, (size_t)(end - colon - 1)));
+            k++;
+        }
+        p = nl != NULL ? nl + 1 : e;
+    }
+    return k;
+}
+
+static void response(const char *p, size_t n)
+{
+    struct pt_h1_header hs[MAX_FIELDS];
+    size_t k = fields(p, n, hs);
+    struct pt_cache_response_info ri;
+    pt_cache_response_info(hs, k, &ri);
+    enum pt_cache_verdict v = pt_cache_storable(&ri, (n & 1) != 0);
+    CHECK((unsigned)v < PT_CACHE_VERDICT_COUNT);
+    CHECK(pt_cache_verdict_name(v)[0] != '?');
+    uint64_t f = pt_cache_freshness_ms(&ri, 1700000000, 60000);
+    if (ri.cc.flags & PT_CC_S_MAXAGE)
+        CHECK(f == (uint64_t)ri.cc.s_maxage * 1000);
+    else if (ri.cc.flags & PT_CC_MAX_AGE)
+        CHECK(f == (uint64_t)ri.cc.max_age * 1000);
+    else if (!ri.has_expires)
+        CHECK(f == 60000);
+    (void)pt_cache_initial_age_s(&ri, 1700000000);
+
+    /* the same fields as a request: Vary signature and key must be deterministic */
+    struct pt_buf a, b;
+    pt_buf_init(&a);
+    pt_buf_init(&b);
+    CHECK(pt_cache_vary_signature(hs, k, hs, k, &a) == 0);
+    CHECK(pt_cache_vary_signature(hs, k, hs, k, &b) == 0);
+    CHECK(pt_str_eq(pt_buf_str(&a), pt_buf_str(&b)));
+    pt_buf_free(&a);
+    pt_buf_free(&b);
+    static const char *const vary[] = {"accept", "x-a"};
+    struct pt_cache_key_part parts[] = {
+        {PT_CACHE_KEY_HEADER, "x-b"}, {PT_CACHE_KEY_COOKIE, "s"}, {PT_CACHE_KEY_CONSUMER, NULL}};
+    struct pt_cache_key_input in = {
+        .route = PT_STR_LIT("r"),
+        .method = PT_STR_LIT("GET"),
+        .host = k > 0 ? hs[0].value : PT_STR_LIT("h"),
+        .path = PT_STR_LIT("/p"),
+        .query = k > 1 ? hs[1].value : PT_STR_NULL,
+        .has_query = k > 1,
+        .headers = hs,
+        .nheaders = k,
+        .vary = vary,
+        .nvary = 2,
+        .parts = parts,
+        .nparts = 3,
+    };
+    size_t off;
+    pt_buf_init(&a);
+    CHECK(pt_cache_key_build(&in, &a, &off) == 0);
+    CHECK(off <= pt_buf_len(&a));
+    (void)pt_cache_hash(pt_buf_head(&a), pt_buf_len(&a));
+    pt_buf_free(&a);
+    (void)pt_cache_cookie(hs, k, PT_STR_LIT("s"));
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size > 65536)
+        return 0;
+    /* an exact-size copy, so ASan sees any read past the end */
+    char *p = malloc(size > 0 ? size : 1);
+    if (p == NULL)
+        return 0;
+    memcpy(p, data, size);
+    cache_control(p, size);
+    date(p, size);
+    response(p, size);
+    free(p);
+    return 0;
+}

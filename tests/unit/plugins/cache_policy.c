@@ -1,0 +1,325 @@
+/* Cache-Control parsing, HTTP dates, storability, freshness and keys (src/plugins/cache_policy.c).
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "plugins/cache_policy.h"
+#include "test.h"
+
+static struct pt_cache_control cc_of(const char *s)
+{
+    struct pt_cache_control cc;
+    memset(&cc, 0, sizeof(cc));
+    pt_cache_control_parse(pt_str_cstr(s), &cc);
+    return cc;
+}
+
+static void test_cache_control(void)
+{
+    struct pt_cache_control cc = cc_of("max-age=60");
+    ok(cc.flags == PT_CC_MAX_AGE && cc.max_age == 60, "max-age");
+    cc = cc_of("public, max-age=60, s-maxage=120");
+    ok((cc.flags & PT_CC_PUBLIC) && cc.max_age == 60 && cc.s_maxage == 120, "list");
+    cc = cc_of("NO-STORE");
+    ok(cc.flags & PT_CC_NO_STORE, "names are case-insensitive");
+    cc = cc_of("no-cache=\"Set-Cookie, X-Foo\", max-age=5");
+    ok((cc.flags & PT_CC_NO_CACHE) && cc.max_age == 5, "quoted argument with a comma inside");
+    cc = cc_of("private=\"a\"");
+    ok(cc.flags & PT_CC_PRIVATE, "private with fields");
+    cc = cc_of("max-age=\"30\"");
+    ok(cc.max_age == 30 && !(cc.flags & PT_CC_INVALID), "quoted delta-seconds");
+    cc = cc_of("max-age=abc");
+    ok((cc.flags & PT_CC_INVALID) && (cc.flags & PT_CC_MAX_AGE) && cc.max_age == 0,
+       "invalid max-age reads as 0 (stale)");
+    cc = cc_of("max-age");
+    ok((cc.flags & PT_CC_INVALID) && cc.max_age == 0, "max-age without a value");
+    cc = cc_of("max-age=99999999999999999999");
+    ok(cc.max_age == PT_CC_DELTA_MAX, "huge delta clamps to 2^31");
+    cc = cc_of("max-age=60, max-age=10");
+    ok(cc.max_age == 10, "a repeated directive: the smallest wins");
+    cc = cc_of("  ,, max-age = 7 ,");
+    ok(cc.max_age == 7, "spaces and empty elements");
+    cc = cc_of("stale-while-revalidate=30, stale-if-error=600");
+    ok((cc.flags & PT_CC_SWR) && (cc.flags & PT_CC_SIE) && cc.stale_while_revalidate == 30 &&
+           cc.stale_if_error == 600,
+       "RFC 5861 directives");
+    cc = cc_of("stale-if-error=x");
+    ok(!(cc.flags & PT_CC_SIE) && (cc.flags & PT_CC_INVALID), "invalid stale-if-error is ignored");
+    cc = cc_of("must-revalidate, proxy-revalidate, no-transform, x-ext=\"a,b\", immutable");
+    ok((cc.flags & PT_CC_MUST_REVALIDATE) && (cc.flags & PT_CC_PROXY_REVALIDATE) &&
+           (cc.flags & PT_CC_NO_TRANSFORM),
+       "extensions are skipped");
+    cc = cc_of("foo\"bar,baz\", max-age=3");
+    ok(cc.max_age == 3, "garbage with quotes then a directive");
+    cc = cc_of("\"unterminated, max-age=3");
+    ok(!(cc.flags & PT_CC_MAX_AGE), "an unterminated quote swallows the rest");
+    cc = cc_of("");
+    ok(cc.flags == 0, "empty");
+    struct pt_cache_control z;
+    memset(&z, 0, sizeof(z));
+    pt_cache_control_parse(PT_STR_NULL, &z);
+    ok(z.flags == 0, "null view");
+    struct pt_h1_header hs[] = {
+        {PT_STR_LIT("Cache-Control"), PT_STR_LIT("public")},
+        {PT_STR_LIT("X"), PT_STR_LIT("max-age=1")},
+        {PT_STR_LIT("cache-control"), PT_STR_LIT("max-age=9")},
+    };
+    memset(&z, 0, sizeof(z));
+    pt_cache_control_from_headers(hs, 3, &z);
+    ok((z.flags & PT_CC_PUBLIC) && z.max_age == 9, "several field lines merge");
+}
+
+static void test_dates(void)
+{
+    int64_t t = 0;
+    ok(pt_http_date_parse(PT_STR_LIT("Sun, 06 Nov 1994 08:49:37 GMT"), &t) == 0 && t == 784111777,
+       "IMF-fixdate");
+    t = 0;
+    ok(pt_http_date_parse(PT_STR_LIT("Sunday, 06-Nov-94 08:49:37 GMT"), &t) == 0 && t == 784111777,
+       "RFC 850");
+    t = 0;
+    ok(pt_http_date_parse(PT_STR_LIT("Sun Nov  6 08:49:37 1994"), &t) == 0 && t == 784111777,
+       "asctime");
+    ok(pt_http_date_parse(PT_STR_LIT("Thu, 01 Jan 1970 00:00:00 GMT"), &t) == 0 && t == 0, "epoch");
+    ok(pt_http_date_parse(PT_STR_LIT("Tue, 29 Feb 2000 12:00:00 GMT"), &t) == 0 && t == 951825600,
+       "leap day");
+    ok(pt_http_date_parse(PT_STR_LIT("Wed, 29 Feb 2001 12:00:00 GMT"), &t) != 0, "no such day");
+    ok(pt_http_date_parse(PT_STR_LIT("0"), &t) != 0, "\"0\" is not a date");
+    ok(pt_http_date_parse(PT_STR_LIT("-1"), &t) != 0, "\"-1\" is not a date");
+    ok(pt_http_date_parse(PT_STR_LIT("Sun, 06 Nov 1994 08:49:37 UTC"), &t) != 0, "GMT only");
+    ok(pt_http_date_parse(PT_STR_LIT("Sun, 06 Nov 1994 25:49:37 GMT"), &t) != 0, "hour range");
+    ok(pt_http_date_parse(PT_STR_LIT("Sun, 06 Nov 1994 08:49:37 GMT trailing"), &t) != 0,
+       "trailing bytes");
+    char buf[30];
+    size_t n = pt_http_date_format(784111777, buf);
+    ok(n == 29 && strcmp(buf, "Sun, 06 Nov 1994 08:49:37 GMT") == 0, "format");
+    int64_t back = 0;
+    ok(pt_http_date_parse(pt_str_make(buf, n), &back) == 0 && back == 784111777, "round trip");
+}
+
+static struct pt_cache_response_info info(const struct pt_h1_header *hs, size_t n)
+{
+    struct pt_cache_response_info ri;
+    pt_cache_response_info(hs, n, &ri);
+    return ri;
+}
+
+#define H(n, v)                                                                                    \
+    {                                                                                              \
+        PT_STR_LIT(n), PT_STR_LIT(v)                                                               \
+    }
+
+static void test_storable(void)
+{
+    struct pt_h1_header a[] = {H("Cache-Control", "max-age=10")};
+    struct pt_cache_response_info ri = info(a, 1);
+    is_int(pt_cache_storable(&ri, false), PT_CACHE_STORABLE, "plain max-age");
+    is_int(pt_cache_storable(&ri, true), PT_CACHE_AUTHORIZATION, "Authorization without public");
+    struct pt_h1_header b[] = {H("Cache-Control", "public, max-age=10")};
+    ri = info(b, 1);
+    is_int(pt_cache_storable(&ri, true), PT_CACHE_STORABLE, "Authorization with public");
+    struct pt_h1_header c[] = {H("Cache-Control", "s-maxage=10")};
+    ri = info(c, 1);
+    is_int(pt_cache_storable(&ri, true), PT_CACHE_STORABLE, "Authorization with s-maxage");
+    struct pt_h1_header d[] = {H("Cache-Control", "no-store, public")};
+    ri = info(d, 1);
+    is_int(pt_cache_storable(&ri, false), PT_CACHE_NO_STORE, "no-store wins");
+    struct pt_h1_header e[] = {H("Cache-Control", "private")};
+    ri = info(e, 1);
+    is_int(pt_cache_storable(&ri, false), PT_CACHE_PRIVATE, "private");
+    struct pt_h1_header f[] = {H("Cache-Control", "no-cache")};
+    ri = info(f, 1);
+    is_int(pt_cache_storable(&ri, false), PT_CACHE_NO_CACHE, "no-cache");
+    struct pt_h1_header g[] = {H("Set-Cookie", "a=b")};
+    ri = info(g, 1);
+    is_int(pt_cache_storable(&ri, false), PT_CACHE_SET_COOKIE, "Set-Cookie");
+    struct pt_h1_header h[] = {H("Vary", "Accept, *")};
+    ri = info(h, 1);
+    is_int(pt_cache_storable(&ri, false), PT_CACHE_VARY_STAR, "Vary: *");
+    struct pt_h1_header i[] = {H("Vary", "Accept-Encoding")};
+    ri = info(i, 1);
+    is_int(pt_cache_storable(&ri, false), PT_CACHE_STORABLE, "Vary naming a header");
+    is_str(pt_cache_verdict_name(PT_CACHE_NO_STORE), "no-store", "verdict names");
+}
+
+static void test_freshness(void)
+{
+    const int64_t now = 1000000;
+    struct pt_h1_header a[] = {H("Cache-Control", "max-age=10, s-maxage=20")};
+    struct pt_cache_response_info ri = info(a, 1);
+    is_int(pt_cache_freshness_ms(&ri, now, 5000), 20000, "s-maxage over max-age");
+    struct pt_h1_header b[] = {H("Cache-Control", "max-age=10"),
+                               H("Expires", "Thu, 01 Jan 1970 00:00:00 GMT")};
+    ri = info(b, 2);
+    is_int(pt_cache_freshness_ms(&ri, now, 5000), 10000, "max-age over Expires");
+    struct pt_h1_header c[] = {H("Date", "Mon, 12 Jan 1970 13:46:40 GMT"),
+                               H("Expires", "Mon, 12 Jan 1970 13:47:40 GMT")};
+    ri = info(c, 2);
+    is_int(pt_cache_freshness_ms(&ri, now, 5000), 60000, "Expires - Date");
+    struct pt_h1_header d[] = {H("Expires", "0")};
+    ri = info(d, 1);
+    is_int(pt_cache_freshness_ms(&ri, now, 5000), 0, "invalid Expires: already stale");
+    struct pt_h1_header e[] = {H("X", "y")};
+    ri = info(e, 1);
+    is_int(pt_cache_freshness_ms(&ri, now, 5000), 5000, "nothing said: the configured ttl");
+    struct pt_h1_header f[] = {H("Cache-Control", "max-age=oops")};
+    ri = info(f, 1);
+    is_int(pt_cache_freshness_ms(&ri, now, 5000), 0, "invalid max-age: stale");
+    struct pt_h1_header g[] = {H("Expires", "Mon, 12 Jan 1970 13:47:40 GMT")};
+    ri = info(g, 1);
+    is_int(pt_cache_freshness_ms(&ri, now, 5000), 60000, "Expires without Date: against now");
+
+    struct pt_h1_header h[] = {H("Age", "30"), H("Date", "Mon, 12 Jan 1970 13:46:30 GMT")};
+    ri = info(h, 2);
+    is_int(pt_cache_initial_age_s(&ri, now), 30, "Age over apparent age (10 s)");
+    struct pt_h1_header i[] = {H("Age", "3"), H("Date", "Mon, 12 Jan 1970 13:46:00 GMT")};
+    ri = info(i, 2);
+    is_int(pt_cache_initial_age_s(&ri, now), 40, "apparent age over Age");
+    struct pt_h1_header j[] = {H("Date", "Mon, 12 Jan 1970 13:50:00 GMT")};
+    ri = info(j, 1);
+    is_int(pt_cache_initial_age_s(&ri, now), 0, "a Date in the future: age 0");
+    struct pt_h1_header k[] = {H("Age", "x")};
+    ri = info(k, 1);
+    ok(!ri.has_age, "a bad Age is ignored");
+}
+
+static struct pt_str key_of(struct pt_buf *b, const struct pt_cache_key_input *in)
+{
+    size_t off;
+    pt_buf_free(b);
+    pt_buf_init(b);
+    if (pt_cache_key_build(in, b, &off) != 0)
+        return PT_STR_NULL;
+    return pt_buf_str(b);
+}
+
+static void test_keys(void)
+{
+    struct pt_h1_header hs[] = {
+        H("Accept-Language", "fr"),
+        H("X-Tenant", "a"),
+        H("Cookie", "x=1; team=red"),
+        H("Accept-Language", "de"),
+    };
+    static const char *const vary[] = {"accept-language"};
+    struct pt_cache_key_part parts[] = {
+        {PT_CACHE_KEY_CONSUMER, NULL},
+        {PT_CACHE_KEY_HEADER, "X-Tenant"},
+        {PT_CACHE_KEY_COOKIE, "team"},
+    };
+    struct pt_cache_key_input in = {
+        .route = PT_STR_LIT("r"),
+        .method = PT_STR_LIT("GET"),
+        .host = PT_STR_LIT("Api.Example.COM"),
+        .path = PT_STR_LIT("/a/b"),
+        .query = PT_STR_LIT("x=1"),
+        .has_query = true,
+        .consumer = PT_STR_LIT("alice"),
+        .headers = hs,
+        .nheaders = 4,
+        .vary = vary,
+        .nvary = 1,
+        .parts = parts,
+        .nparts = 3,
+    };
+    struct pt_buf b1, b2;
+    pt_buf_init(&b1);
+    pt_buf_init(&b2);
+    struct pt_str k1 = key_of(&b1, &in);
+    static const char want[] = "r\0GET\0api.example.com\0/a/b?x=1\0vaccept-language=fr, de\x01\0"
+                               "c=alice\0hx-tenant=a\x01\0kteam=red";
+    ok(k1.len == sizeof(want) && memcmp(k1.ptr, want, sizeof(want)) == 0,
+       "key layout (host lower-cased, vary values joined)");
+    size_t off;
+    pt_buf_free(&b2);
+    pt_buf_init(&b2);
+    pt_cache_key_build(&in, &b2, &off);
+    ok(memcmp(pt_buf_head(&b2) + off, "/a/b?x=1", 8) == 0, "path offset");
+
+    in.has_query = false;
+    in.query = PT_STR_NULL;
+    struct pt_str k2 = key_of(&b2, &in);
+    ok(!pt_str_eq(k1, k2), "no query differs");
+    in.has_query = true;
+    in.query = PT_STR_LIT("");
+    struct pt_str k3 = key_of(&b2, &in);
+    ok(!pt_str_eq(k1, k3), "an empty query differs from x=1");
+    in.query = PT_STR_LIT("x=1");
+    in.consumer = PT_STR_LIT("bob");
+    ok(!pt_str_eq(k1, key_of(&b2, &in)), "consumer");
+    in.consumer = PT_STR_LIT("alice");
+    in.route = PT_STR_LIT("r2");
+    ok(!pt_str_eq(k1, key_of(&b2, &in)), "route");
+    in.route = PT_STR_LIT("r");
+    in.host = PT_STR_LIT("api.example.com");
+    ok(pt_str_eq(k1, key_of(&b2, &in)), "host case does not matter");
+    hs[1].value = PT_STR_LIT("b");
+    ok(!pt_str_eq(k1, key_of(&b2, &in)), "header part");
+    hs[1].value = PT_STR_LIT("a");
+    hs[2].value = PT_STR_LIT("team=red;x=2");
+    ok(pt_str_eq(k1, key_of(&b2, &in)), "other cookies do not matter");
+    hs[2].value = PT_STR_LIT("team=blue");
+    ok(!pt_str_eq(k1, key_of(&b2, &in)), "cookie part");
+    hs[2].value = PT_STR_LIT("x=1; team=red");
+    hs[0].value = PT_STR_LIT("en");
+    ok(!pt_str_eq(k1, key_of(&b2, &in)), "vary header");
+    hs[0].value = PT_STR_LIT("fr");
+    in.nheaders = 3; /* the second Accept-Language line gone */
+    ok(!pt_str_eq(k1, key_of(&b2, &in)), "every line of a vary header counts");
+
+    /* absent vs empty header */
+    struct pt_h1_header e1[] = {H("X-Tenant", "")};
+    struct pt_cache_key_part p1[] = {{PT_CACHE_KEY_HEADER, "X-Tenant"}};
+    struct pt_cache_key_input a = {.route = PT_STR_LIT("r"),
+                                   .method = PT_STR_LIT("GET"),
+                                   .host = PT_STR_LIT("h"),
+                                   .path = PT_STR_LIT("/"),
+                                   .headers = e1,
+                                   .nheaders = 1,
+                                   .parts = p1,
+                                   .nparts = 1};
+    struct pt_str ka = key_of(&b1, &a);
+    a.nheaders = 0;
+    ok(!pt_str_eq(ka, key_of(&b2, &a)), "an empty header differs from none");
+
+    is_int(pt_cache_cookie(hs, 3, PT_STR_LIT("team")).len, 3, "cookie lookup");
+    ok(pt_cache_cookie(hs, 3, PT_STR_LIT("tea")).ptr == NULL, "cookie names match whole");
+    struct pt_h1_header odd[] = {H("Cookie", "novalue; ; =x; team = red ")};
+    struct pt_str cv = pt_cache_cookie(odd, 1, PT_STR_LIT("team "));
+    ok(cv.len == 3 && memcmp(cv.ptr, "red", 3) == 0, "odd cookie syntax");
+
+    ok(pt_cache_hash("abc", 3) != pt_cache_hash("abd", 3), "hash");
+    pt_buf_free(&b1);
+    pt_buf_free(&b2);
+}
+
+static void test_vary_signature(void)
+{
+    struct pt_h1_header resp[] = {H("Vary", "Accept-Encoding, X-A"), H("vary", " ,x-b")};
+    struct pt_h1_header r1[] = {H("accept-encoding", "gzip"), H("X-B", "1")};
+    struct pt_h1_header r2[] = {H("Accept-Encoding", "gzip"), H("x-b", "1")};
+    struct pt_h1_header r3[] = {H("Accept-Encoding", "br"), H("x-b", "1")};
+    struct pt_buf a, b, c;
+    pt_buf_init(&a);
+    pt_buf_init(&b);
+    pt_buf_init(&c);
+    ok(pt_cache_vary_signature(resp, 2, r1, 2, &a) == 0, "signature");
+    pt_cache_vary_signature(resp, 2, r2, 2, &b);
+    pt_cache_vary_signature(resp, 2, r3, 2, &c);
+    ok(pt_str_eq(pt_buf_str(&a), pt_buf_str(&b)), "same values, other spelling of names");
+    ok(!pt_str_eq(pt_buf_str(&a), pt_buf_str(&c)), "another value");
+    pt_buf_free(&a);
+    pt_buf_free(&b);
+    pt_buf_free(&c);
+}
+
+int main(void)
+{
+    test_cache_control();
+    test_dates();
+    test_storable();
+    test_freshness();
+    test_keys();
+    test_vary_signature();
+    return done_testing();
+}
