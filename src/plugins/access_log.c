@@ -107,6 +107,10 @@ static void gather(struct pt_al_record *r, struct pt_exchange *ex, char *ip, siz
     const struct pt_target *t = ex->up_started ? pt_upcall_target(&ex->up) : NULL;
     if (t != NULL)
         r->target = pt_str_cstr(t->address);
+    if (ex->consumer != NULL)
+        r->consumer = pt_str_cstr(ex->consumer);
+    if (ex->cache_result != NULL)
+        r->cache = pt_str_cstr(ex->cache_result);
     r->status = ex->status != 0 ? ex->status : 499; /* nginx's "client closed request" */
     r->bytes_in = ex->bytes_in;
     r->bytes_out = ex->bytes_out;

@@ -27,9 +27,13 @@
  * lock.
  *
  * Shutdown: the last pt_logfile_close() sets `stop`; the writer takes every
- * slot's buffer, writes, and exits; close joins it and frees everything.
- * Nothing can be writing by then: every instance that held a reference is
- * gone.
+ * slot's buffer, writes, and exits.  Nothing can be writing by then: every
+ * instance that held a reference is gone.  On the main thread (process
+ * shutdown, a reload applied there) close joins the writer and frees
+ * everything.  Elsewhere (a worker dropping the last reference to an old
+ * configuration) it must not wait for a disk: the file goes to a list of
+ * stopping writers, joined without waiting by later opens and closes once
+ * they are done, and at exit by an atexit() handler.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -89,7 +93,9 @@ struct pt_logfile {
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pt_logfile *reg_head;
+static struct pt_logfile *stopped_files; /* closed, writer not joined yet (reg_lock) */
 static atomic_uint_fast64_t closed_dropped; /* from files already closed */
+static pthread_once_t atexit_once = PTHREAD_ONCE_INIT;
 
 static atomic_uint next_slot;
 static _Thread_local int tl_slot = -1;
@@ -414,8 +420,50 @@ static struct pt_logfile *create(const char *path, int fd, const struct stat *st
     return f;
 }
 
+/* Join (wait: all; else only those already finished) and free the stopping writers. */
+static void reap(bool wait)
+{
+    pthread_mutex_lock(&reg_lock);
+    struct pt_logfile *list = stopped_files;
+    stopped_files = NULL;
+    pthread_mutex_unlock(&reg_lock);
+    struct pt_logfile *keep = NULL;
+    while (list != NULL) {
+        struct pt_logfile *f = list;
+        list = f->next;
+        if (wait ? pthread_join(f->thread, NULL) != 0 : pthread_tryjoin_np(f->thread, NULL) != 0) {
+            f->next = keep;
+            keep = f;
+            continue;
+        }
+        atomic_fetch_add(&closed_dropped, atomic_load(&f->dropped));
+        destroy(f);
+    }
+    if (keep == NULL)
+        return;
+    pthread_mutex_lock(&reg_lock);
+    struct pt_logfile **tail = &keep;
+    while (*tail != NULL)
+        tail = &(*tail)->next;
+    *tail = stopped_files;
+    stopped_files = keep;
+    pthread_mutex_unlock(&reg_lock);
+}
+
+static void reap_all(void)
+{
+    reap(true);
+}
+
+static void register_atexit(void)
+{
+    (void)atexit(reap_all);
+}
+
 struct pt_logfile *pt_logfile_open(const char *path, char *errbuf, size_t errlen)
 {
+    pthread_once(&atexit_once, register_atexit);
+    reap(false);
     struct stat st;
     int fd = STDERR_FILENO;
     if (path != NULL) {
@@ -480,9 +528,17 @@ void pt_logfile_close(struct pt_logfile *f)
     f->stop = true;
     pthread_cond_signal(&f->cond);
     pthread_mutex_unlock(&f->lock);
-    pthread_join(f->thread, NULL);
-    atomic_fetch_add(&closed_dropped, atomic_load(&f->dropped));
-    destroy(f);
+    if (gettid() == getpid()) { /* the main thread may wait for the last lines */
+        pthread_join(f->thread, NULL);
+        atomic_fetch_add(&closed_dropped, atomic_load(&f->dropped));
+        destroy(f);
+    } else {
+        pthread_mutex_lock(&reg_lock);
+        f->next = stopped_files;
+        stopped_files = f;
+        pthread_mutex_unlock(&reg_lock);
+    }
+    reap(false);
 }
 
 void pt_logfile_reopen_all(void)
@@ -504,6 +560,8 @@ uint64_t pt_logfile_dropped_total(void)
     uint64_t total = atomic_load(&closed_dropped);
     pthread_mutex_lock(&reg_lock);
     for (struct pt_logfile *f = reg_head; f != NULL; f = f->next)
+        total += atomic_load(&f->dropped);
+    for (struct pt_logfile *f = stopped_files; f != NULL; f = f->next)
         total += atomic_load(&f->dropped);
     pthread_mutex_unlock(&reg_lock);
     return total;

@@ -34,7 +34,12 @@ struct pt_logfile;
  */
 struct pt_logfile *pt_logfile_open(const char *path, char *errbuf, size_t errlen);
 
-/** Drop a reference; the last one writes out every pending line, joins the thread, closes. */
+/**
+ * Drop a reference; after the last one the writer writes out every pending
+ * line and stops.  On the main thread close waits for that and frees
+ * everything; on any other thread it returns at once (the writer is joined
+ * later, at the latest at exit).
+ */
 void pt_logfile_close(struct pt_logfile *f);
 
 /**

@@ -282,3 +282,50 @@ def test_no_line_lost_across_a_sigterm_drain(gateway, backend):
     assert len(docs) == n + 1
     assert sorted(d["path"] for d in docs) == sorted(["/api/fast/%d" % i for i in range(n)] + ["/api/slow"])
     assert docs[-1]["path"] == "/api/slow" and docs[-1]["status"] == 200
+
+
+def writer_threads(gw):
+    names = []
+    for t in os.listdir("/proc/%d/task" % gw.pid):
+        try:
+            names.append(open("/proc/%d/task/%s/comm" % (gw.pid, t)).read().strip())
+        except OSError:
+            pass
+    return names.count("portico-log")
+
+
+def test_reload_keeps_or_moves_the_file_without_losing_lines(gateway, backend):
+    be = backend()
+    gw = gateway(log_cfg(be, path="one.log"))
+    one, two = os.path.join(gw.dir, "one.log"), os.path.join(gw.dir, "two.log")
+    for i in range(20):
+        assert request(gw.port, "GET", "/api/a/%d" % i).status == 200
+    # the same file in the new configuration: the writer is shared, nothing is reopened
+    gw.reload(log_cfg(be, path="./one.log", fmt="json"))
+    time.sleep(0.5)
+    for i in range(20):
+        assert request(gw.port, "GET", "/api/b/%d" % i).status == 200
+    assert writer_threads(gw) == 1
+    json_lines(one, 40)
+    # another file: the old writer writes what it has, then goes
+    gw.reload(log_cfg(be, path="two.log"))
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        r = request(gw.port, "GET", "/api/probe")
+        assert r.status == 200
+        if os.path.exists(two):
+            break
+        time.sleep(0.05)
+    for i in range(20):
+        assert request(gw.port, "GET", "/api/c/%d" % i).status == 200
+    new = json_lines(two, 21)
+    assert [d["path"] for d in new][-20:] == ["/api/c/%d" % i for i in range(20)]
+    old = json_lines(one, 40)
+    paths = [d["path"] for d in old]
+    assert paths[:40] == ["/api/a/%d" % i for i in range(20)] + ["/api/b/%d" % i for i in range(20)]
+    assert not any(p.startswith("/api/c/") for p in paths)
+    deadline = time.monotonic() + 5
+    while writer_threads(gw) != 1 and time.monotonic() < deadline:
+        request(gw.port, "GET", "/api/tick")
+        time.sleep(0.1)
+    assert writer_threads(gw) == 1, "the old file's writer stopped"
