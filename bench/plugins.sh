@@ -9,9 +9,12 @@
 #
 # Needs: a built portico (PORTICO, default build/portico: `make`), nginx
 # (Debian nginx-light is enough), wrk, python3 (stdlib only).  Prints a
-# markdown table (median and range of requests/s, median p50/p99 latency)
-# and the plugins/plain ratio; the target is >= 0.90.  Every process
-# started here is stopped on exit, error and Ctrl-C.
+# markdown table (median and range of requests/s, median p50/p99 latency,
+# median gateway CPU per request: user + system time of all its threads,
+# the access-log writer included) and the plugins/plain ratios; the target
+# is >= 0.90.  Before each run it waits (up to CALM_MAX s) until the rest of
+# the machine is quiet, since loopback figures on a shared machine are
+# noisy.  Every process started here is stopped on exit, error and Ctrl-C.
 set -Eeuo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,6 +25,8 @@ WARMUP=${WARMUP:-2}        # seconds of unmeasured load per variant first
 CONNS=${CONNS:-64}         # wrk -c
 THREADS=${THREADS:-1}      # wrk -t
 KEEP_TMP=${KEEP_TMP:-0}    # 1: keep the temp dir (configs, logs)
+CALM_BELOW=${CALM_BELOW:-30}  # before a run, wait until the machine uses < this % of one core
+CALM_MAX=${CALM_MAX:-20}      # ... but at most this many seconds
 PY=${PYTHON:-/usr/bin/python3}
 [[ -x $PY ]] || PY=python3
 ORIGIN="https://app.example.com"
@@ -29,7 +34,7 @@ ORIGIN="https://app.example.com"
 log() { printf '[plugins-bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-for v in DURATION ROUNDS WARMUP CONNS THREADS; do
+for v in DURATION ROUNDS WARMUP CONNS THREADS CALM_BELOW CALM_MAX; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
 done
 [[ -x $PORTICO ]] || die "no portico at $PORTICO (run make, or set PORTICO)"
@@ -124,8 +129,10 @@ routes:
 EOF
 "$PORTICO" check -c "$TMP/plugins.yaml" >/dev/null || die "the plugins configuration does not load"
 "$PORTICO" run -c "$TMP/plain.yaml" 2>"$TMP/plain.err" &
+PID_PLAIN=$!
 PIDS+=($!)
 "$PORTICO" run -c "$TMP/plugins.yaml" 2>"$TMP/plugins.err" &
+PID_PLUG=$!
 PIDS+=($!)
 wait_port "$P_BACK"
 wait_port "$P_PLAIN"
@@ -154,6 +161,35 @@ for _ in range(100):
 sys.exit("no access-log line")
 EOF
 
+# CPU time (clock ticks) of every thread of a process.
+cpu_ticks() {
+    local t=0 f u s
+    for f in /proc/"$1"/task/*/stat; do
+        read -r u s < <(awk '{print $14, $15}' "$f" 2>/dev/null || echo "0 0")
+        t=$((t + u + s))
+    done
+    echo "$t"
+}
+
+# Wait until the whole machine is nearly idle (other benchmarks on a shared box).
+calm() {
+    "$PY" - "$CALM_BELOW" "$CALM_MAX" <<'PYEOF'
+import sys, time
+below, most = float(sys.argv[1]), float(sys.argv[2])
+def busy():
+    f = open("/proc/stat").readline().split()[1:]
+    v = [int(x) for x in f]
+    return sum(v) - v[3] - v[4], sum(v)
+end = time.time() + most
+while True:
+    b0, t0 = busy(); time.sleep(1); b1, t1 = busy()
+    hz = 100.0
+    used = (b1 - b0) / hz * 100  # % of one core over that second
+    if used < below or time.time() > end:
+        break
+PYEOF
+}
+
 run_wrk() { # port seconds -> wrk output
     wrk -t"$THREADS" -c"$CONNS" -d"$1"s --latency -H "Origin: $ORIGIN" "http://127.0.0.1:$2/api/items" 2>&1
 }
@@ -168,9 +204,13 @@ for r in $(seq "$ROUNDS"); do
     for variant in plain plugins; do
         port=$P_PLAIN
         [[ $variant == plugins ]] && port=$P_PLUG
+        pid=$PID_PLAIN
+        [[ $variant == plugins ]] && pid=$PID_PLUG
         : >"$TMP/access.log" # keep the disk out of it: the file is truncated, not grown for ever
-        sleep 1
+        calm
+        t0=$(cpu_ticks "$pid")
         out=$(run_wrk "$DURATION" "$port")
+        t1=$(cpu_ticks "$pid")
         printf '%s\n' "$out" >"$TMP/wrk-$variant-$r.txt"
         rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
         total=$(awk '/requests in/ {print $1}' <<<"$out")
@@ -183,7 +223,9 @@ for r in $(seq "$ROUNDS"); do
             lines=$(wc -l <"$TMP/access.log")
         fi
         log "round $r $variant: $rps req/s (p50 $p50, p99 $p99) ${errs:+[$errs]} log lines $lines of $total"
-        printf '%s %s %s %s %s %s %s\n' "$variant" "$r" "$rps" "$p50" "$p99" "$total" "$lines" >>"$RESULTS"
+        us=$(awk -v t=$((t1 - t0)) -v n="$total" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", t / hz * 1e6 / n}')
+        log "    gateway CPU: $us us/request"
+        printf '%s %s %s %s %s %s %s %s\n' "$variant" "$r" "$rps" "$p50" "$p99" "$total" "$lines" "$us" >>"$RESULTS"
     done
 done
 
@@ -203,15 +245,17 @@ for variant in ("plain", "plugins"):
     rs = [r for r in rows if r[0] == variant]
     rps = [float(r[2]) for r in rs]
     out[variant] = (statistics.median(rps), min(rps), max(rps),
-                    statistics.median(ms(r[3]) for r in rs), statistics.median(ms(r[4]) for r in rs))
+                    statistics.median(ms(r[3]) for r in rs), statistics.median(ms(r[4]) for r in rs),
+                    statistics.median(float(r[7]) for r in rs))
 print("%s rounds x %s s, wrk -c%s, 1 gateway worker, nginx backend (1 worker)\n" % (sys.argv[3], sys.argv[2], sys.argv[4]))
-print("| variant | req/s (median) | range | p50 ms | p99 ms |")
-print("| --- | ---: | ---: | ---: | ---: |")
+print("| variant | req/s (median) | range | p50 ms | p99 ms | gateway CPU us/req |")
+print("| --- | ---: | ---: | ---: | ---: | ---: |")
 for v, label in (("plain", "plain proxy"), ("plugins", "request-id + access-log (file) + cors + ip-restriction")):
-    m, lo, hi, p50, p99 = out[v]
-    print("| %s | %.0f | %.0f-%.0f | %.2f | %.2f |" % (label, m, lo, hi, p50, p99))
+    m, lo, hi, p50, p99, us = out[v]
+    print("| %s | %.0f | %.0f-%.0f | %.2f | %.2f | %.2f |" % (label, m, lo, hi, p50, p99, us))
 ratio = out["plugins"][0] / out["plain"][0]
-print("\nplugins / plain = %.3f (target >= 0.90)" % ratio)
+cpu_ratio = out["plain"][5] / out["plugins"][5]
+print("\nplugins / plain: %.3f in req/s, %.3f in requests per CPU second (target >= 0.90)" % (ratio, cpu_ratio))
 lines = [r for r in rows if r[0] == "plugins"]
 print("access-log lines / requests completed: %s" % ", ".join("%s/%s" % (r[6], r[5]) for r in lines))
 print("dropped lines reported: %s" % sys.argv[5])

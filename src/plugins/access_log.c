@@ -96,8 +96,8 @@ static void gather(struct pt_al_record *r, struct pt_exchange *ex, char *ip, siz
     r->client_ip = pt_str_make(ip, pt_ip_format(&ex->client_ip, ip, iplen));
     r->method = req->method;
     r->path = req->path;
-    r->query = req->has_query ? (req->query.ptr != NULL ? req->query : PT_STR_LIT(""))
-                              : PT_STR_NULL;
+    r->query =
+        req->has_query ? (req->query.ptr != NULL ? req->query : PT_STR_LIT("")) : PT_STR_NULL;
     r->http_minor = req->minor_version;
     if (ex->route != NULL) {
         r->route = pt_str_cstr(ex->route->name);

@@ -52,18 +52,13 @@ struct pt_al_record {
     struct pt_str referer, user_agent; /* combined format only */
 };
 
-enum pt_al_format_id {
-    PT_AL_JSON = 0,
-    PT_AL_COMBINED,
-    PT_AL_FORMAT_COUNT
-};
+enum pt_al_format_id { PT_AL_JSON = 0, PT_AL_COMBINED, PT_AL_FORMAT_COUNT };
 
 /**
  * Format one line (with its '\n') into buf[0..cap).  Returns its length, or
  * 0 when it did not fit.  Never allocates; thread-safe (it keeps a
  * per-thread cache of the formatted second).
  */
-size_t pt_al_format(enum pt_al_format_id fmt, const struct pt_al_record *r, char *buf,
-                    size_t cap);
+size_t pt_al_format(enum pt_al_format_id fmt, const struct pt_al_record *r, char *buf, size_t cap);
 
 #endif

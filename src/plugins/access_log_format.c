@@ -58,7 +58,10 @@ struct elem {
     enum field field;
 };
 
-#define E(lit, f) {lit, sizeof(lit) - 1, f}
+#define E(lit, f)                                                                                  \
+    {                                                                                              \
+        lit, sizeof(lit) - 1, f                                                                    \
+    }
 
 static const struct elem json_elems[] = {
     E("{\"time\":", F_TIME_ISO),
@@ -82,9 +85,9 @@ static const struct elem json_elems[] = {
 };
 
 static const struct elem combined_elems[] = {
-    E("", F_CLIENT_IP),      E(" - ", F_CONSUMER),    E(" [", F_TIME_CLF),
-    E("] \"", F_REQUEST_LINE), E("\" ", F_STATUS),      E(" ", F_BYTES_OUT),
-    E(" \"", F_REFERER),     E("\" \"", F_USER_AGENT), E("\"\n", F_NONE),
+    E("", F_CLIENT_IP),        E(" - ", F_CONSUMER),     E(" [", F_TIME_CLF),
+    E("] \"", F_REQUEST_LINE), E("\" ", F_STATUS),       E(" ", F_BYTES_OUT),
+    E(" \"", F_REFERER),       E("\" \"", F_USER_AGENT), E("\"\n", F_NONE),
 };
 
 static const struct {
@@ -202,8 +205,13 @@ static void put_time(struct out *o, int64_t ms, bool iso)
         put(o, tl_clf, strlen(tl_clf));
         return;
     }
-    char frac[7] = {'.', (char)('0' + msec / 100), (char)('0' + msec / 10 % 10),
-                    (char)('0' + msec % 10), 'Z', '"', 0};
+    char frac[7] = {'.',
+                    (char)('0' + msec / 100),
+                    (char)('0' + msec / 10 % 10),
+                    (char)('0' + msec % 10),
+                    'Z',
+                    '"',
+                    0};
     put(o, "\"", 1);
     put(o, tl_iso, strlen(tl_iso));
     put(o, frac, 6);

@@ -43,7 +43,7 @@
 struct cors {
     struct pt_str *origins; /* lower case, default ports dropped */
     size_t norigins;
-    bool any_origin;      /* "*" listed */
+    bool any_origin;       /* "*" listed */
     struct pt_str methods; /* joined with ", " */
     bool methods_any;
     struct pt_str headers; /* joined; empty with headers_reflect */
@@ -341,9 +341,10 @@ static int configure(struct pt_conf_ctx *c, const struct pt_conf_node *opts, voi
         if (token_list(c, "expose", o.expose, &s->expose, &expose_any) != 0)
             rc = -1;
         else if (expose_any && s->credentials) {
-            pt_conf_error(c, o.expose, "expose: \"*\" does not work with credentials: true (the "
-                                       "Fetch standard reads it as a header name); list the "
-                                       "headers");
+            pt_conf_error(c, o.expose,
+                          "expose: \"*\" does not work with credentials: true (the "
+                          "Fetch standard reads it as a header name); list the "
+                          "headers");
             rc = -1;
         } else if (expose_any) {
             s->expose = PT_STR_LIT("*");

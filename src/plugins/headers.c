@@ -8,8 +8,8 @@
 
 /* Fields a transform may not touch: the codecs own the framing and the connection. */
 static const char *const framing_names[] = {
-    "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection",
-    "te",             "trailer",           "upgrade",    NULL,
+    "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection", "te",
+    "trailer",        "upgrade",           NULL,
 };
 
 static bool name_in(struct pt_str name, const char *const *list)
@@ -35,13 +35,17 @@ static int check_name(struct pt_conf_ctx *c, enum pt_hdr_side side, const char *
         }
     }
     if (name_in(s, framing_names)) {
-        pt_conf_error(c, n, "%s: %s is managed by the gateway (framing and connection fields "
-                            "cannot be changed)", opt, name);
+        pt_conf_error(c, n,
+                      "%s: %s is managed by the gateway (framing and connection fields "
+                      "cannot be changed)",
+                      opt, name);
         return -1;
     }
     if (side == PT_HDR_REQUEST && pt_str_case_eq_lit(s, "host")) {
-        pt_conf_error(c, n, "%s: Host cannot be changed here; use the route's preserve_host or "
-                            "the service's host", opt);
+        pt_conf_error(c, n,
+                      "%s: Host cannot be changed here; use the route's preserve_host or "
+                      "the service's host",
+                      opt);
         return -1;
     }
     return 0;
@@ -239,8 +243,8 @@ int pt_hdr_edit(struct pt_arena *a, struct pt_h1_header **hs, size_t *n, const s
 bool pt_hdr_is_json_type(struct pt_str ct)
 {
     const char *semi = ct.len > 0 ? memchr(ct.ptr, ';', ct.len) : NULL;
-    struct pt_str mt = pt_str_trim_ows(semi != NULL ? pt_str_make(ct.ptr, (size_t)(semi - ct.ptr))
-                                                    : ct);
+    struct pt_str mt =
+        pt_str_trim_ows(semi != NULL ? pt_str_make(ct.ptr, (size_t)(semi - ct.ptr)) : ct);
     if (pt_str_case_eq_lit(mt, "application/json"))
         return true;
     /* structured syntax suffix (RFC 6839): application/problem+json, vnd.api+json, ... */

@@ -79,8 +79,9 @@ static int configure(struct pt_conf_ctx *c, const struct pt_conf_node *opts, voi
     if (blocks(c, "deny", o.deny, &r->deny, &r->ndeny) != 0)
         rc = -1;
     if (rc == 0 && r->nallow == 0 && r->ndeny == 0 && opts != NULL) {
-        pt_conf_error(c, opts, "ip-restriction: set allow, deny or both (an empty rule would "
-                               "let everyone in)");
+        pt_conf_error(c, opts,
+                      "ip-restriction: set allow, deny or both (an empty rule would "
+                      "let everyone in)");
         rc = -1;
     }
     *state = r;

@@ -48,7 +48,7 @@ int pt_json_edit_add(struct pt_json_edit *e, struct pt_arena *a, const char *pat
 bool pt_json_edit_empty(const struct pt_json_edit *e);
 
 enum pt_json_edit_result {
-    PT_JSON_EDIT_INVALID = -1, /* not JSON (or too deep, or out of memory): out is unusable */
+    PT_JSON_EDIT_INVALID = -1,  /* not JSON (or too deep, or out of memory): out is unusable */
     PT_JSON_EDIT_UNCHANGED = 0, /* valid JSON that no edit touched */
     PT_JSON_EDIT_CHANGED = 1,   /* out holds the edited document */
 };

@@ -93,7 +93,7 @@ struct pt_logfile {
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pt_logfile *reg_head;
-static struct pt_logfile *stopped_files; /* closed, writer not joined yet (reg_lock) */
+static struct pt_logfile *stopped_files;    /* closed, writer not joined yet (reg_lock) */
 static atomic_uint_fast64_t closed_dropped; /* from files already closed */
 static pthread_once_t atexit_once = PTHREAD_ONCE_INIT;
 

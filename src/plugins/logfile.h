@@ -20,9 +20,9 @@
 #include <stdint.h>
 
 #define PT_LOGFILE_BUF_SIZE (64u * 1024)
-#define PT_LOGFILE_MAX_BUFS 64    /* per file: 4 MiB of lines in flight at most */
-#define PT_LOGFILE_FLUSH_MS 100   /* a line waits at most about this long in memory */
-#define PT_LOGFILE_SLOTS    64    /* buffers being filled: threads map onto these */
+#define PT_LOGFILE_MAX_BUFS 64  /* per file: 4 MiB of lines in flight at most */
+#define PT_LOGFILE_FLUSH_MS 100 /* a line waits at most about this long in memory */
+#define PT_LOGFILE_SLOTS    64  /* buffers being filled: threads map onto these */
 
 struct pt_logfile;
 

@@ -46,8 +46,8 @@ static int on_request(void *state, struct pt_exchange *ex)
 {
     const struct size_limit *s = state;
     if (ex->req.body == PT_BODY_LENGTH && ex->req.content_length > s->max) {
-        char *detail = pt_arena_printf(&ex->arena, "the request body exceeds %" PRIu64 " bytes",
-                                       s->max);
+        char *detail =
+            pt_arena_printf(&ex->arena, "the request body exceeds %" PRIu64 " bytes", s->max);
         pt_proxy_respond_problem(ex, 413, "payload-too-large",
                                  detail != NULL ? detail : "the request body is too large", NULL,
                                  0);

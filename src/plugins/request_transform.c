@@ -30,9 +30,10 @@ static int on_request(void *state, struct pt_exchange *ex)
 {
     const struct pt_transform *t = state;
     struct pt_request *r = &ex->req;
-    bool json = t->json != NULL && ex->req_body_read && pt_hdr_body_is_json(r->headers, r->nheaders);
-    if (!pt_hdr_ops_empty(&t->hdr) && pt_hdr_ops_apply(&t->hdr, &ex->arena, &r->headers,
-                                                       &r->nheaders) != 0) {
+    bool json =
+        t->json != NULL && ex->req_body_read && pt_hdr_body_is_json(r->headers, r->nheaders);
+    if (!pt_hdr_ops_empty(&t->hdr) &&
+        pt_hdr_ops_apply(&t->hdr, &ex->arena, &r->headers, &r->nheaders) != 0) {
         pt_proxy_respond_problem(ex, 503, NULL, "out of memory", NULL, 0);
         return PT_PLUGIN_RESPONDED;
     }

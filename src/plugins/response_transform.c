@@ -30,7 +30,8 @@ static bool wants_response_body(void *state, struct pt_exchange *ex,
 {
     (void)ex;
     const struct pt_transform *t = state;
-    return t->json != NULL && !head->head_only && pt_hdr_body_is_json(head->headers, head->nheaders);
+    return t->json != NULL && !head->head_only &&
+           pt_hdr_body_is_json(head->headers, head->nheaders);
 }
 
 static int on_response_body(void *state, struct pt_exchange *ex, struct pt_response_head *head,

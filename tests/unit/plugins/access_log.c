@@ -63,11 +63,10 @@ static void test_json_fields(void)
     ok(j != NULL, "valid JSON");
     if (j == NULL)
         return;
-    static const char *const order[] = {"time",      "request_id", "trace_id",    "client_ip",
-                                        "consumer",  "method",     "path",        "route",
-                                        "service",   "target",     "status",      "bytes_in",
-                                        "bytes_out", "duration_ms", "upstream_ms", "cache",
-                                        "error"};
+    static const char *const order[] = {
+        "time",      "request_id",  "trace_id",    "client_ip", "consumer", "method",
+        "path",      "route",       "service",     "target",    "status",   "bytes_in",
+        "bytes_out", "duration_ms", "upstream_ms", "cache",     "error"};
     is_int(json_object_size(j), 17, "the 17 SPEC fields, nothing else");
     size_t i = 0;
     const char *key;
@@ -277,7 +276,8 @@ static void *drain_thread(void *arg)
 
 static void test_drops(void)
 {
-    /* A FIFO nobody reads: the writer blocks, buffers run out, lines are dropped, not waited for. */
+    /* A FIFO nobody reads: the writer blocks, buffers run out, lines are dropped, not waited for.
+     */
     char path[256];
     snprintf(path, sizeof(path), "%s/fifo", dir);
     ok(mkfifo(path, 0600) == 0, "mkfifo");

@@ -101,9 +101,10 @@ static void test_defaults(void)
 
 static void test_list(void)
 {
-    const struct cors *c = conf("{origins: [\"https://App.Example.com:443\", \"http://b.test:8080\"],"
-                                " methods: [GET, POST], headers: [Content-Type],"
-                                " expose: [X-Request-Id, X-Total], max_age: 10m}");
+    const struct cors *c =
+        conf("{origins: [\"https://App.Example.com:443\", \"http://b.test:8080\"],"
+             " methods: [GET, POST], headers: [Content-Type],"
+             " expose: [X-Request-Id, X-Total], max_age: 10m}");
     ok(c != NULL, "list loads");
     if (c == NULL)
         return;
@@ -142,13 +143,13 @@ static void test_credentials(void)
            "Vary: Origin|Access-Control-Allow-Origin: https://a.example|"
            "Access-Control-Allow-Credentials: true",
            "* with credentials reflects the origin");
-    is_str(answer(c, "null", false, NULL, NULL), "Vary: Origin",
-           "but never the null origin");
-    is_str(answer(c, "https://a.example", true, "PATCH", "X-A"),
-           "Vary: Origin|Access-Control-Allow-Origin: https://a.example|"
-           "Access-Control-Allow-Credentials: true|Access-Control-Allow-Methods: PATCH|"
-           "Access-Control-Allow-Headers: X-A|Access-Control-Max-Age: 30",
-           "wildcards reflect the request under credentials (the Fetch standard reads * literally)");
+    is_str(answer(c, "null", false, NULL, NULL), "Vary: Origin", "but never the null origin");
+    is_str(
+        answer(c, "https://a.example", true, "PATCH", "X-A"),
+        "Vary: Origin|Access-Control-Allow-Origin: https://a.example|"
+        "Access-Control-Allow-Credentials: true|Access-Control-Allow-Methods: PATCH|"
+        "Access-Control-Allow-Headers: X-A|Access-Control-Max-Age: 30",
+        "wildcards reflect the request under credentials (the Fetch standard reads * literally)");
 
     c = conf("{methods: [\"*\"], headers: [\"*\"], expose: [\"*\"]}");
     ok(c != NULL, "wildcards without credentials load");
@@ -172,16 +173,17 @@ static void test_credentials(void)
 
 static void test_errors(void)
 {
-    is_str(error_of("{origins: [\"https://a.test/\"]}"),
-           "2:80: origins: \"https://a.test/\" is not an origin: write scheme://host[:port] without "
-           "a path (e.g. https://app.example.com), \"null\" or \"*\"",
-           "a path in an origin");
+    is_str(
+        error_of("{origins: [\"https://a.test/\"]}"),
+        "2:80: origins: \"https://a.test/\" is not an origin: write scheme://host[:port] without "
+        "a path (e.g. https://app.example.com), \"null\" or \"*\"",
+        "a path in an origin");
     is_str(error_of("{origins: [a.test]}"),
            "2:80: origins: \"a.test\" is not an origin: write scheme://host[:port] without a path "
            "(e.g. https://app.example.com), \"null\" or \"*\"",
            "no scheme");
-    is_str(error_of("{origins: []}"), "2:79: origins: the list is empty (no origin would be allowed)",
-           "empty list");
+    is_str(error_of("{origins: []}"),
+           "2:79: origins: the list is empty (no origin would be allowed)", "empty list");
     is_str(error_of("{methods: [\"GET POST\"]}"), "2:80: methods: \"GET POST\" is not a valid name",
            "method with a space");
     is_str(error_of("{credentials: true, expose: [\"*\"]}"),

@@ -79,10 +79,10 @@ static void test_rename(void)
     const char *rn[] = {"name", "full_name", "user.id", "user_id", "list.a", "b\"q", NULL};
     struct pt_json_edit *e = edits(NULL, rn);
     is_str(run(e, "{\"name\":\"x\",\"k\":1}"), "{\"full_name\":\"x\",\"k\":1}", "top level");
-    is_str(run(e, "{\"user\":{\"id\":7,\"name\":\"n\"}}"), "{\"user\":{\"user_id\":7,\"name\":\"n\"}}",
-           "nested; the inner name is another path");
-    is_str(run(e, "{\"list\":[{\"a\":1},{\"a\":2}]}"),
-           "{\"list\":[{\"b\\\"q\":1},{\"b\\\"q\":2}]}", "new name JSON-escaped, in arrays");
+    is_str(run(e, "{\"user\":{\"id\":7,\"name\":\"n\"}}"),
+           "{\"user\":{\"user_id\":7,\"name\":\"n\"}}", "nested; the inner name is another path");
+    is_str(run(e, "{\"list\":[{\"a\":1},{\"a\":2}]}"), "{\"list\":[{\"b\\\"q\":1},{\"b\\\"q\":2}]}",
+           "new name JSON-escaped, in arrays");
 
     const char *rm[] = {"user.secret", NULL};
     const char *rn2[] = {"user", "account", NULL};

@@ -47,9 +47,8 @@ static const char *first_error(const char *yaml)
     return out;
 }
 
-#define LOADS(name, opts) is_str(first_error(with(name, opts)), "", "%s %s loads", name, opts)
-#define FAILS(name, opts, want)                                                                    \
-    is_str(first_error(with(name, opts)), want, "%s %s", name, opts)
+#define LOADS(name, opts)       is_str(first_error(with(name, opts)), "", "%s %s loads", name, opts)
+#define FAILS(name, opts, want) is_str(first_error(with(name, opts)), want, "%s %s", name, opts)
 
 static void test_ip_restriction(void)
 {
@@ -79,10 +78,12 @@ static void test_request_size_limit(void)
 {
     LOADS("request-size-limit", "{max_body_bytes: 1m}");
     LOADS("request-size-limit", "{max_body_bytes: 0}");
-    FAILS("request-size-limit", "{}", "7:27: missing required key \"max_body_bytes\" in "
-                                      "request-size-limit");
-    FAILS("request-size-limit", "", "7:26: missing required key \"max_body_bytes\" in "
-                                    "request-size-limit");
+    FAILS("request-size-limit", "{}",
+          "7:27: missing required key \"max_body_bytes\" in "
+          "request-size-limit");
+    FAILS("request-size-limit", "",
+          "7:26: missing required key \"max_body_bytes\" in "
+          "request-size-limit");
     FAILS("request-size-limit", "{max_body_bytes: lots}",
           "7:44: max_body_bytes: expected a number");
 }
@@ -133,7 +134,8 @@ static void test_access_log(void)
 
 static void test_unknown_plugin(void)
 {
-    FAILS("ip-restrict", "{}", "7:7: unknown plugin \"ip-restrict\" (did you mean \"ip-restriction\"?)");
+    FAILS("ip-restrict", "{}",
+          "7:7: unknown plugin \"ip-restrict\" (did you mean \"ip-restriction\"?)");
 }
 
 /* ---- header operations ---- */
@@ -151,9 +153,10 @@ static const char *show(const struct pt_h1_header *hs, size_t n)
 
 static void test_header_ops(void)
 {
-    const char *yaml = with("request-transform",
-                            "{set: {X-Env: prod, X-Multi: [1, 2]}, add: {X-Tag: [a, b], X-Env: extra},"
-                            " remove: [x-secret, X-Env]}");
+    const char *yaml =
+        with("request-transform",
+             "{set: {X-Env: prod, X-Multi: [1, 2]}, add: {X-Tag: [a, b], X-Env: extra},"
+             " remove: [x-secret, X-Env]}");
     struct pt_diag d;
     pt_diag_init(&d);
     struct pt_snapshot *s = pt_config_load_buffer("t.yaml", "/tmp", yaml, strlen(yaml), &d);
@@ -168,12 +171,9 @@ static void test_header_ops(void)
     struct pt_arena a;
     pt_arena_init(&a);
     struct pt_h1_header orig[] = {
-        {PT_STR_LIT("Accept"), PT_STR_LIT("*/*")},
-        {PT_STR_LIT("X-Secret"), PT_STR_LIT("s1")},
-        {PT_STR_LIT("x-env"), PT_STR_LIT("dev")},
-        {PT_STR_LIT("X-Tag"), PT_STR_LIT("orig")},
-        {PT_STR_LIT("X-SECRET"), PT_STR_LIT("s2")},
-        {PT_STR_LIT("X-Multi"), PT_STR_LIT("0")},
+        {PT_STR_LIT("Accept"), PT_STR_LIT("*/*")},  {PT_STR_LIT("X-Secret"), PT_STR_LIT("s1")},
+        {PT_STR_LIT("x-env"), PT_STR_LIT("dev")},   {PT_STR_LIT("X-Tag"), PT_STR_LIT("orig")},
+        {PT_STR_LIT("X-SECRET"), PT_STR_LIT("s2")}, {PT_STR_LIT("X-Multi"), PT_STR_LIT("0")},
     };
     struct pt_h1_header *hs = orig;
     size_t n = PT_ARRAY_SIZE(orig);
