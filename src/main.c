@@ -22,12 +22,18 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "admin/admin.h"
 #include "config/config.h"
 #include "proxy/server.h"
 
 enum { EXIT_OK = 0, EXIT_CONFIG = 1, EXIT_RUNTIME = 2 };
 
-static const struct pt_server_hooks server_hooks = {0};
+/* The admin API lives on the main thread's loop, above the server (SPEC §6). */
+static const struct pt_server_hooks server_hooks = {
+    .started = pt_admin_start,
+    .config_changed = pt_admin_config_changed,
+    .stopping = pt_admin_stop,
+};
 
 static void usage(FILE *out)
 {

@@ -38,6 +38,21 @@ int pt__conf_plugin_chain(struct pt_conf_ctx *c, const struct pt_plugin_chain *g
                           const struct pt_plugin_chain *service,
                           const struct pt_plugin_chain *route, struct pt_plugin_chain *out);
 
+struct pt_route;
+struct pt_service;
+
+/**
+ * A route's `aggregate:` map n into r->aggregate (set only when it compiled
+ * without error).  paths are the route's patterns (paths_ok: all of them
+ * are strings the router will check), for the captures templates may use;
+ * services_by_name is the snapshot's services sorted by name (NULL when
+ * there are none); where names the route in messages ("routes.NAME").
+ * Lives in aggregate.c.
+ */
+void pt__conf_aggregate(struct pt_conf_ctx *c, struct pt_route *r, const struct pt_conf_node *n,
+                        const char *const *paths, size_t npaths, bool paths_ok,
+                        const struct pt_service **services_by_name, const char *where);
+
 /**
  * Is name usable as a service or route name (1-64 of A-Za-z0-9._-)?  They
  * appear in admin API paths and metric labels.

@@ -37,7 +37,7 @@ struct route_build {
 /* The keys of one route, as read by the table. */
 struct route_fields {
     const char *name;
-    const struct pt_conf_node *match, *service, *rewrite, *plugins;
+    const struct pt_conf_node *match, *service, *rewrite, *plugins, *aggregate;
     const char *strip_prefix;
     bool preserve_host;
     uint64_t max_body_bytes;
@@ -70,7 +70,7 @@ static const struct pt_conf_key route_keys[] = {
     PT_CONF_BOOL("preserve_host", struct route_fields, preserve_host, "false"),
     PT_CONF_SIZE("max_body_bytes", struct route_fields, max_body_bytes, 0, PT_CONF_NO_MAX, "0"),
     PT_CONF_NODE("plugins", struct route_fields, plugins),
-    PT_CONF_UNSUPPORTED_MSG("aggregate", "aggregate (composition) is not supported yet"),
+    PT_CONF_NODE("aggregate", struct route_fields, aggregate),
     {0},
 };
 
@@ -410,6 +410,23 @@ static void resolve_service(struct pt_conf_ctx *c, struct route_build *b,
     free(names);
 }
 
+/* aggregate (config/aggregate.c); what proxies the path means nothing to a composition */
+static void compile_aggregate(struct pt_conf_ctx *c, struct route_build *b,
+                              const struct pt_conf_node *n, const struct route_fields *f,
+                              const char *where, const struct pt_service **by_name)
+{
+    static const char *const proxy_only[] = {"strip_prefix", "rewrite", "preserve_host"};
+    for (size_t i = 0; i < sizeof(proxy_only) / sizeof(proxy_only[0]); i++) {
+        const struct pt_conf_node *k = pt_conf_map_get(n, proxy_only[i]);
+        if (k != NULL && !pt_conf_is_null(k))
+            pt_conf_error(c, k,
+                          "%s: has no effect on a route with aggregate (each call has its "
+                          "own path)",
+                          proxy_only[i]);
+    }
+    pt__conf_aggregate(c, b->r, f->aggregate, b->paths, b->npaths, b->paths_ok, by_name, where);
+}
+
 static void compile_route(struct pt_conf_ctx *c, struct route_build *b,
                           const struct pt_conf_node *n, size_t index,
                           const struct pt_service **by_name)
@@ -443,10 +460,15 @@ static void compile_route(struct pt_conf_ctx *c, struct route_build *b,
     }
     if (f.match != NULL)
         compile_match(c, b, f.match, where);
-    if (f.service != NULL)
+    if (f.service != NULL && f.aggregate != NULL)
+        pt_conf_error(c, pt_conf_map_get(n, "aggregate"),
+                      "aggregate: a route has either a service or an aggregate, not both");
+    else if (f.service != NULL)
         resolve_service(c, b, f.service, by_name);
-    else if (pt_conf_map_get(n, "aggregate") == NULL)
-        pt_conf_error(c, n, "route \"%.100s\" needs a service", b->r->name);
+    else if (f.aggregate != NULL)
+        compile_aggregate(c, b, n, &f, where, by_name);
+    else
+        pt_conf_error(c, n, "route \"%.100s\" needs a service (or an aggregate)", b->r->name);
     if (f.strip_prefix != NULL)
         compile_strip_prefix(c, b, pt_conf_map_get(n, "strip_prefix"), f.strip_prefix);
     if (f.rewrite != NULL && !pt_conf_is_null(f.rewrite)) {

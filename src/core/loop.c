@@ -41,12 +41,20 @@ static struct pt_timer *slot_for(struct pt_loop *loop, uint64_t tick_ms)
     return &loop->slots[(tick_ms / PT_WHEEL_TICK_MS) & (PT_WHEEL_SLOTS - 1)];
 }
 
+uint64_t pt_clock_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000 + 1000000;
+}
+
 void pt_loop_update_time(struct pt_loop *loop)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     /* +1 s so that 0 never is a valid time (slot_at == 0 means "not armed") */
-    loop->now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + 1000;
+    loop->now_us = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000 + 1000000;
+    loop->now = loop->now_us / 1000;
     clock_gettime(CLOCK_REALTIME, &ts);
     loop->wall_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

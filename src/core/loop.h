@@ -59,6 +59,7 @@ struct pt_loop {
     int wakefd; /* eventfd for cross-thread tasks */
     struct pt_io wake_io;
     uint64_t now;      /* monotonic ms, refreshed once per iteration */
+    uint64_t now_us;   /* the same instant in µs (same origin: now == now_us / 1000) */
     int64_t wall_ms;   /* CLOCK_REALTIME ms at the same instant */
     uint64_t wheel_at; /* last tick time processed */
     size_t ntimers;
@@ -88,6 +89,15 @@ static inline uint64_t pt_loop_now(const struct pt_loop *loop)
 {
     return loop->now;
 }
+
+/** The cached clock in microseconds (for metrics: durations below a millisecond). */
+static inline uint64_t pt_loop_now_us(const struct pt_loop *loop)
+{
+    return loop->now_us;
+}
+
+/** Read the monotonic clock now, in µs on the loop clock's origin (one clock_gettime). */
+uint64_t pt_clock_us(void);
 
 /** Arm (or re-arm) a timer to fire at now + ms. */
 void pt_timer_arm(struct pt_loop *loop, struct pt_timer *t, uint64_t ms, pt_timer_cb cb);

@@ -35,6 +35,7 @@
 #include "core/alloc.h"
 #include "core/compiler.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "config/snapshot.h"
 #include "http/chunked.h"
 #include "http/h1.h"
@@ -236,6 +237,11 @@ static void send_early_error(struct pt_h1_conn *c, int status, const char *detai
                         status, pt_http_reason(status), blen, (int)sizeof(id), id);
     struct iovec iov[2] = {{head, (size_t)hlen}, {body, blen}};
     pt_log_ratelimited(PT_LOG_INFO, 5, "client %u: %d %s", c->peer_port, status, detail);
+    /* counted as a request no route matched: route="" (there is no exchange) */
+    uint64_t now = pt_loop_now(&c->w->loop);
+    uint64_t ms = c->head_started != 0 && now > c->head_started ? now - c->head_started : 0;
+    pt_metrics_request(c->w->metrics, PT_STR_NULL, PT_STR_NULL, PT_STR_NULL, status, ms * 1000,
+                       pt_buf_len(&c->rbuf), (uint64_t)hlen + blen);
     c->keepalive = false;
     if (write_out(c, iov, 2) < 0) {
         conn_close(c);
@@ -784,6 +790,7 @@ static void start_exchange(struct pt_h1_conn *c, size_t head_len, const struct p
     ex->peer = c->peer;
     ex->peer_port = c->peer_port;
     ex->start_ms = c->head_started ? c->head_started : pt_loop_now(&c->w->loop);
+    ex->start_us = pt_loop_now_us(&c->w->loop);
     ex->bytes_in = head_len;
     if (copy_head(ex, pt_buf_head(&c->rbuf), head_len, pr, meta) != 0) {
         pt_exchange_free(ex);

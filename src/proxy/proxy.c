@@ -15,7 +15,9 @@
 #include "portico/status.h"
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "config/snapshot.h"
+#include "compose/compose.h"
 #include "http/problem.h"
 #include "proxy/forward.h"
 #include "proxy/proxy.h"
@@ -61,6 +63,25 @@ static void run_log_plugins(struct pt_exchange *ex)
             ch->items[i].ops->on_log(ch->items[i].state, ex);
 }
 
+/* One finished request into the worker's metrics (one clock read).  An
+ * exchange that never got a request (its head could not be copied) is not
+ * counted; one whose client left before a response head went out counts
+ * with status 0. */
+static void record_metrics(struct pt_exchange *ex)
+{
+    struct pt_worker *w = ex->worker;
+    if (w->metrics == NULL || ex->req.method.len == 0)
+        return;
+    const struct pt_route *r = ex->route;
+    struct pt_str route = r != NULL ? pt_str_cstr(r->name) : PT_STR_NULL;
+    struct pt_str service =
+        r != NULL && r->service != NULL ? pt_str_cstr(r->service->name) : PT_STR_NULL;
+    uint64_t now = pt_clock_us();
+    uint64_t us = now > ex->start_us ? now - ex->start_us : 0;
+    pt_metrics_request(w->metrics, route, service, PT_STR_NULL, ex->status, us, ex->bytes_in,
+                       ex->bytes_out);
+}
+
 void pt_exchange_free(struct pt_exchange *ex)
 {
     struct pt_worker *w = ex->worker;
@@ -68,6 +89,7 @@ void pt_exchange_free(struct pt_exchange *ex)
         pt_upcall_cancel(&ex->up);
     pt_loop_cancel_defer(&w->loop, &ex->resume_defer);
     run_log_plugins(ex);
+    record_metrics(ex);
     pt_buf_free(&ex->req_body);
     pt_buf_free(&ex->resp_body);
     pt_arena_reset(&ex->arena);
@@ -438,6 +460,10 @@ static void start_upstream(struct pt_exchange *ex)
     struct pt_worker *w = ex->worker;
     struct pt_request *req = &ex->req;
     const struct pt_route *route = ex->route;
+    if (route->aggregate != NULL) {
+        pt_compose_handle(ex);
+        return;
+    }
     if (pt_forward_upstream_path(ex) != 0) {
         pt_proxy_respond_problem(ex, 503, NULL, "out of memory", NULL, 0);
         return;

@@ -66,6 +66,7 @@ struct pt_exchange {
     int client_error;            /* status to answer when the body source failed (400/408/413) */
 
     uint64_t start_ms;
+    uint64_t start_us;          /* the request head was complete (loop clock, µs; metrics) */
     uint64_t upstream_start_ms; /* the upstream call (first attempt) started */
     uint64_t upstream_ms;       /* until its response head (0: no upstream answer) */
     const char *error;          /* why the gateway answered an error itself (for the log) */

@@ -13,6 +13,7 @@
 #include "plugins/plugin.h"
 
 struct pt_service;
+struct pt_aggregate;
 
 /** One piece of a `rewrite` template: literal text or a capture reference. */
 struct pt_rewrite_part {
@@ -28,8 +29,9 @@ struct pt_route {
     struct pt_rewrite_part *rewrite; /* NULL = none */
     size_t nrewrite;
     bool preserve_host;
-    uint64_t max_body_bytes;      /* 0 = the server's limit */
-    struct pt_plugin_chain chain; /* effective plugins, in run order */
+    uint64_t max_body_bytes;              /* 0 = the server's limit */
+    struct pt_plugin_chain chain;         /* effective plugins, in run order */
+    const struct pt_aggregate *aggregate; /* a composition instead of a service (compose/plan.h) */
 };
 
 #endif

@@ -17,6 +17,7 @@
 #include "core/buf.h"
 #include "core/compiler.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "config/snapshot.h"
 #include "proxy/h1_server.h"
 #include "proxy/proxy.h"
@@ -71,6 +72,10 @@ int pt_worker_init(struct pt_worker *w, struct pt_server *srv, unsigned id, cons
         return PT_ERR_NOMEM;
     w->hold->snap = pt_snapshot_ref(srv->snap);
     w->snap = w->hold->snap;
+    w->metrics = pt_metrics_new(); /* after hold: pt_worker_destroy cleans up from here on */
+    if (w->metrics == NULL)
+        return PT_ERR_NOMEM;
+    w->up.metrics = w->metrics;
     unsigned nw = w->snap->server.workers ? w->snap->server.workers : 1;
     w->max_conns = w->snap->server.max_connections / nw;
     if (w->max_conns == 0)
@@ -212,6 +217,9 @@ void pt_worker_destroy(struct pt_worker *w)
     w->hold = NULL;
     w->snap = NULL;
     pt_loop_destroy(&w->loop);
+    pt_metrics_free(w->metrics); /* the admin API no longer scrapes (it stopped first) */
+    w->metrics = NULL;
+    w->up.metrics = NULL;
 }
 
 /* ---- configuration changes ---- */

@@ -49,6 +49,7 @@ struct pt_worker {
     struct pt_snapshot *snap; /* new requests start on this one (hold->snap) */
     struct pt_snap_hold *hold;
     struct pt_snap_hold *retired; /* older snapshots with requests still in flight */
+    /* written by this worker only; read by the admin API's scrapes until pt_worker_destroy */
     struct pt_metrics *metrics;
     struct pt_listener *listeners;
     size_t nlisteners;

@@ -335,6 +335,7 @@ void pt_router_free(struct pt_router *r)
     free(r->keys);
     free(r->regex);
     free(r->shadowed);
+    free(r->shadow_why);
     pt_arena_destroy(&r->arena);
     free(r);
 }
@@ -342,6 +343,13 @@ void pt_router_free(struct pt_router *r)
 size_t pt_router_count(const struct pt_router *r)
 {
     return r->nroutes;
+}
+
+const char *pt_router_shadow_reason(const struct pt_router *r, size_t route)
+{
+    if (route >= r->nroutes || r->shadowed == NULL || !r->shadowed[route])
+        return NULL;
+    return r->shadow_why[route] != NULL ? r->shadow_why[route] : "can never match";
 }
 
 size_t pt_router_shadowed(const struct pt_router *r, size_t *out)

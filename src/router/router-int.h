@@ -142,7 +142,8 @@ struct pt_router {
     uint32_t nregex;
     uint32_t max_pairs; /* largest ovector any regex needs */
     pcre2_match_context *mctx;
-    bool *shadowed; /* per route */
+    bool *shadowed;          /* per route */
+    const char **shadow_why; /* per route: the warning's text (arena), NULL when not shadowed */
 };
 
 /* Hash of a segment under a given parent node (FNV-1a, then a 32-bit finaliser). */

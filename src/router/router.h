@@ -181,6 +181,12 @@ size_t pt_router_count(const struct pt_router *r);
 size_t pt_router_shadowed(const struct pt_router *r, size_t *out);
 
 /**
+ * Why route can never match (the text of the build warning: 'route "b" can
+ * never match: route "a" always wins'), or NULL when it can.  Router-owned.
+ */
+const char *pt_router_shadow_reason(const struct pt_router *r, size_t route);
+
+/**
  * Does this path pattern define a capture called name?  1 yes, 0 no, -1 the
  * pattern is invalid.  Used to validate `rewrite` templates at load time.
  */

@@ -140,7 +140,7 @@ static const char *shape_key(struct pt_arena *a, const struct rt_pat *p)
 /* Earlier routes that may shadow one pattern are looked at up to this many (conservative). */
 #define SHADOW_SCAN_MAX 256
 
-static void report_shadowed(const struct pt_router *r, uint32_t ri, const uint32_t *by,
+static void report_shadowed(struct pt_router *r, uint32_t ri, const uint32_t *by,
                             pt_router_diag_fn diag, void *ctx)
 {
     const struct rt_route *rt = &r->routes[ri];
@@ -164,6 +164,7 @@ static void report_shadowed(const struct pt_router *r, uint32_t ri, const uint32
         snprintf(who + len, sizeof(who) - len, ", ...");
     snprintf(msg, sizeof(msg), "route \"%.200s\" can never match: route%s %s always win%s",
              rt->name, nwho > 1 ? "s" : "", who, nwho > 1 ? "" : "s");
+    r->shadow_why[ri] = pt_arena_strndup(&r->arena, msg, strlen(msg)); /* NULL: no reason kept */
     if (diag != NULL)
         diag(ctx, false, ri, -1, msg);
 }
@@ -176,7 +177,8 @@ bool pt__router_shadow(struct pt_router *r, pt_router_diag_fn diag, void *ctx)
     struct shape *shapes = pt_malloc((r->npats + 1) * sizeof(*shapes));
     uint32_t *by = pt_malloc((r->npats + 1) * sizeof(*by)); /* shadowing route per pattern */
     r->shadowed = pt_calloc(r->nroutes + 1, sizeof(*r->shadowed));
-    if (shapes == NULL || by == NULL || r->shadowed == NULL)
+    r->shadow_why = pt_calloc(r->nroutes + 1, sizeof(*r->shadow_why));
+    if (shapes == NULL || by == NULL || r->shadowed == NULL || r->shadow_why == NULL)
         goto out;
     for (size_t i = 0; i < r->npats; i++) {
         shapes[i] = (struct shape){shape_key(&tmp, &r->pats[i]), r->pats[i].route, (uint32_t)i};

@@ -27,6 +27,7 @@
 #include "portico/status.h"
 #include "core/compiler.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "net/io.h"
 #include "net/sock.h"
 #include "upstream/balancer.h"
@@ -83,6 +84,18 @@ static void arm_deadline(struct pt_upcall *c, uint64_t ms)
 }
 
 /* ---- ending an attempt ---- */
+
+/* Count the current attempt once: its response status, or 0 when it failed without one. */
+static void count_attempt(struct pt_upcall *c, int status)
+{
+    if (c->attempt_counted || c->target < 0 || c->env->metrics == NULL)
+        return;
+    c->attempt_counted = true;
+    const char *addr = c->svc->targets[c->target].address;
+    uint64_t now = pt_loop_now_us(c->env->loop);
+    pt_metrics_upstream(c->env->metrics, pt_str_cstr(c->svc->name), pt_str_cstr(addr), status,
+                        now > c->started_us ? now - c->started_us : 0);
+}
 
 static void drop_conn(struct pt_upcall *c, bool reusable)
 {
@@ -166,6 +179,8 @@ static void fail(struct pt_upcall *c, enum pt_upcall_error err)
                  (c->conn == NULL || pt_buf_len(&c->conn->rbuf) == 0) && replayable(c);
     drop_conn(c, false);
     c->last_error = err;
+    if (!stale) /* a pooled connection found dead is not an attempt (not counted as a try) */
+        count_attempt(c, 0);
     if (stale) {
         /* The server closed an idle keep-alive connection as we reused it. */
         c->reused_conn = false;
@@ -216,6 +231,8 @@ static void attempt(struct pt_upcall *c)
     c->body_end_seen = c->body == PT_BODY_NONE;
     c->parse_last = 0;
     c->started_ms = pt_loop_now(c->env->loop);
+    c->started_us = pt_loop_now_us(c->env->loop);
+    c->attempt_counted = false;
     pt_buf_free(&c->wbuf);
 
     const struct pt_target *tg = &s->targets[t];
@@ -415,6 +432,7 @@ static int on_head(struct pt_upcall *c, size_t head_len, const struct pt_h1_resp
     }
     c->status = resp->status;
     c->last_status = resp->status;
+    count_attempt(c, resp->status);
     if (status_listed(c->svc, resp->status) && can_retry(c, PT_UPERR_STATUS)) {
         c->last_error = PT_UPERR_STATUS;
         drop_conn(c, false);

@@ -115,6 +115,8 @@ struct pt_upcall {
     struct pt_timer timer;
     uint64_t read_deadline, write_deadline;
     uint64_t started_ms, head_ms; /* loop clock: start of the attempt, response head */
+    uint64_t started_us;          /* the same start in µs (metrics) */
+    bool attempt_counted;         /* this attempt is in the metrics already */
     struct pt_defer retry_defer;
 };
 

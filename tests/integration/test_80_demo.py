@@ -132,6 +132,11 @@ def test_make_run_demo_through_the_gateway(tmp_path):
         products = requests.get(base + "/products?ids=" + ids, timeout=5).json()
         assert [p["id"] for p in products] == order["product_ids"]
         assert abs(sum(p["price"] for p in products) - order["total"]) < 0.005
+        details = requests.get(base + "/orders/1/details", timeout=5)
+        assert details.status_code == 200 and "X-Portico-Partial" not in details.headers
+        assert details.json() == {"order": order, "customer": {"id": order["customer_id"],
+                                                               "name": customer.json()["name"]},
+                                  "products": [{k: p[k] for k in ("id", "name", "price")} for p in products]}
         r = requests.post(base + "/users", json={"name": "Barbara Liskov", "email": "bl@example.com"}, timeout=5)
         assert r.status_code == 201
         assert requests.get(base + "/users/%d" % r.json()["id"], timeout=5).json()["name"] == "Barbara Liskov"

@@ -366,7 +366,7 @@ static void test_mistakes(void)
         "t.yaml:21:19: strip_prefix: must start with '/'",
         "t.yaml:24:18: rewrite: {idd} is not a capture of path \"/x/{id}\"",
         "t.yaml:25:20: preserve_host: expected true or false, got \"maybe\"",
-        "t.yaml:27:5: aggregate (composition) is not supported yet",
+        "t.yaml:27:16: missing required key \"calls\" in routes.route-3.aggregate",
         "t.yaml:28:1: tracing is not supported yet",
         "t.yaml:29:1: unknown key \"routs\" (did you mean \"routes\"?)",
     };

@@ -609,6 +609,10 @@ static void test_shadowed(void)
     is_int(diag_warnings, 1, "one warning");
     ok(diag_has("W 1 -1: route \"b\" can never match: route \"a\" always wins"), "warning text");
     is_int(match(r, "GET", "", "/x"), 0, "and indeed a wins");
+    is_str(pt_router_shadow_reason(r, 1), "route \"b\" can never match: route \"a\" always wins",
+           "the reason is kept for the admin API");
+    ok(pt_router_shadow_reason(r, 0) == NULL && pt_router_shadow_reason(r, 9) == NULL,
+       "no reason for a route that can match, or none at all");
     pt_router_free(r);
 
     struct pt_router_route narrower_first[] = {
