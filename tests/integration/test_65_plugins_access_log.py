@@ -310,12 +310,16 @@ def test_reload_keeps_or_moves_the_file_without_losing_lines(gateway, backend):
     # another file: the old writer writes what it has, then goes
     gw.reload(log_cfg(be, path="two.log"))
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
+    applied = False
+    while not applied and time.monotonic() < deadline:  # until a request runs on the new one
         r = request(gw.port, "GET", "/api/probe")
         assert r.status == 200
-        if os.path.exists(two):
-            break
-        time.sleep(0.05)
+        time.sleep(0.2)
+        try:
+            applied = r.header("X-Request-Id") in open(two).read()
+        except FileNotFoundError:
+            pass
+    assert applied, "the reload was not applied"
     for i in range(20):
         assert request(gw.port, "GET", "/api/c/%d" % i).status == 200
     new = json_lines(two, 21)
