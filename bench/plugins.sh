@@ -69,8 +69,8 @@ EOF
 )
 
 wait_port() {
-    local port=$1 i
-    for i in $(seq 200); do
+    local port=$1
+    for _ in $(seq 200); do
         if "$PY" -c "import socket,sys; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null; then
             return 0
         fi
