@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2086  # word lists (TARGETS, WORKERS, PID lists) are split on purpose
 # bench/run.sh - Portico's own benchmark: Portico, nginx and HAProxy proxying
 # the same nginx backend on loopback, measured with wrk.  `make bench` runs it.
 #
@@ -16,7 +17,6 @@
 # Every process started here is stopped on exit, error and Ctrl-C.
 # See docs/benchmarks.md for the method and how to read the figures.
 set -Eeuo pipefail
-# shellcheck disable=SC2086  # word lists (TARGETS, WORKERS, PID lists) are split on purpose
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$ROOT/bench
