@@ -27,6 +27,8 @@ DURATION=${DURATION:-10}            # seconds per measured wrk run
 WARMUP=${WARMUP:-2}                 # seconds of unmeasured load per target/body before the rounds
 ROUNDS=${ROUNDS:-5}                 # interleaved rounds; tables show median and range over them
 COOLDOWN=${COOLDOWN:-1}             # seconds of rest before each run
+CALM_BELOW=${CALM_BELOW:-25}        # before each run, wait until other processes use < this % of a core
+CALM_MAX=${CALM_MAX:-20}            # ... but at most this many seconds (CALM_BELOW=0: never wait)
 WORKERS=${WORKERS:-1 2}             # nginx worker_processes / HAProxy nbthread / Portico workers
 BODIES=${BODIES:-100 16k}           # response sizes: 100 (bytes) and/or 16k (16384 bytes)
 TARGETS=${TARGETS:-portico nginx haproxy}   # also: direct (the backend itself, no proxy)
@@ -51,7 +53,7 @@ log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 has() { [[ " $1 " == *" $2 "* ]]; }
 
-for v in DURATION WARMUP ROUNDS COOLDOWN CONNS THREADS IDLE_CONNS ROUTES_WORKERS BACKEND_WORKERS \
+for v in DURATION WARMUP ROUNDS COOLDOWN CALM_BELOW CALM_MAX CONNS THREADS IDLE_CONNS ROUTES_WORKERS BACKEND_WORKERS \
          PORT_BASE PORT_LAST READY_TIMEOUT; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number (got '${!v}')"
 done
@@ -361,14 +363,14 @@ rotate() {  # n words...: the words rotated left by n (run order changes every r
 
 measure() {  # url proxy-pid duration labels...: one wrk run, JSON line appended to $T/load.jsonl
     local url=$1 ppid=$2 dur=$3; shift 3
-    local labels=() kv
+    local labels=() kv calm=(--calm-below "$CALM_BELOW" --calm-max "$CALM_MAX")
     for kv in "$@"; do
-        if [[ $kv == --* ]]; then labels+=("$kv"); else labels+=(--label "$kv"); fi
+        if [[ $kv == --quiet ]]; then labels+=("$kv"); calm=(); else labels+=(--label "$kv"); fi
     done
     sleep "$COOLDOWN"
     run_fg "$PY" "$LIB/load.py" --url "$url" --duration "$dur" --conns "$CONNS" --threads "$THREADS" \
         --proxy-pid "$ppid" --backend-pid "${PID_OF[backend]}" --log "$T/logs/wrk.log" \
-        "${labels[@]}" >>"$T/load.jsonl.part" || die "measurement failed ($url); see $T/logs/wrk.log"
+        "${calm[@]}" "${labels[@]}" >>"$T/load.jsonl.part" || die "measurement failed ($url); see $T/logs/wrk.log"
     check_alive
 }
 
@@ -497,7 +499,7 @@ mkdir -p "$(dirname "$OUT")"
     --set "started=$STARTED" --set "finished=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
     --set "parts=$PARTS" --set "targets=$TARGETS" --set "workers=$WORKERS" --set "bodies=$BODIES" \
     --set "duration_s=$DURATION" --set "warmup_s=$WARMUP" --set "rounds=$ROUNDS" \
-    --set "cooldown_s=$COOLDOWN" --set "conns=$CONNS" --set "threads=$THREADS" \
+    --set "cooldown_s=$COOLDOWN" --set "calm_below_pct=$CALM_BELOW" --set "calm_max_s=$CALM_MAX" --set "conns=$CONNS" --set "threads=$THREADS" \
     --set "idle_conns=$IDLE_CONNS" --set "routes=$ROUTES" --set "route_kinds=$ROUTE_KINDS" \
     --set "routes_workers=$ROUTES_WORKERS" --set "backend_workers=$BACKEND_WORKERS" \
     --set "port_base=$PORT_BASE" --set "maxconn=$MAXCONN" --set "nofile=$NOFILE"

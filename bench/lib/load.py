@@ -35,6 +35,27 @@ def on_term(signum, _frame):
     sys.exit(128 + signum)
 
 
+def wait_for_quiet(below, max_wait, own):
+    """Wait (up to max_wait s) until processes other than ours use < `below` % of a core.
+
+    `own` are the pids of the proxy and backend trees (idle between runs, but
+    counted anyway).  Returns (seconds waited, last busy % seen).
+    """
+    ncpu = os.cpu_count() or 1
+    t0 = time.monotonic()
+    while True:
+        m0, o0 = proctree.machine_jiffies(), proctree.cpu_ticks(own)
+        time.sleep(0.5)
+        m1, o1 = proctree.machine_jiffies(), proctree.cpu_ticks(own)
+        d = {k: m1[k] - m0[k] for k in m0}
+        total = sum(d.values()) or 1
+        ours = sum(proctree.cpu_delta_s(o0, o1)) * proctree.CLK_TCK
+        busy = 100 * ncpu * max(0, total - d["idle"] - d["iowait"] - ours) / total
+        waited = time.monotonic() - t0
+        if busy < below or waited >= max_wait:
+            return round(waited, 1), round(busy, 1)
+
+
 def parse_summary(out):
     m = re.search(r"^BENCH-SUMMARY (\{.*\})\s*$", out, re.M)
     return json.loads(m.group(1)) if m else None
@@ -53,6 +74,9 @@ def main():
     ap.add_argument("--backend-pid", type=int, default=0, help="root pid of the backend; 0 = none")
     ap.add_argument("--log", help="append wrk's full output here")
     ap.add_argument("--quiet", action="store_true", help="no progress line on stderr")
+    ap.add_argument("--calm-below", type=float, default=0,
+                    help="first wait until other processes use less than this %% of a core (0: don't)")
+    ap.add_argument("--calm-max", type=float, default=30, help="but wait at most this many seconds")
     ap.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
                     help="copied into the JSON (numbers stay numbers)")
     a = ap.parse_args()
@@ -63,6 +87,9 @@ def main():
     proxy_pids = proctree.descendants(a.proxy_pid)
     backend_pids = proctree.descendants(a.backend_pid)
 
+    calm = None
+    if a.calm_below > 0:
+        calm = wait_for_quiet(a.calm_below, a.calm_max, proxy_pids + backend_pids)
     p0, b0 = proctree.cpu_ticks(proxy_pids), proctree.cpu_ticks(backend_pids)
     m0 = proctree.machine_jiffies()
     t0 = time.monotonic()
@@ -93,6 +120,8 @@ def main():
         "bytes": w["bytes"], "errors": sum(errors.values()), "errors_detail": errors,
         "lat_mean_ms": w["lat_mean_us"] / 1000, "lat_max_ms": w["lat_max_us"] / 1000,
     }
+    if calm is not None:
+        r["calm_waited_s"], r["busy_before_pct"] = calm
     for q in ("50", "75", "90", "99", "99_9"):
         r[f"p{q}_ms"] = w[f"p{q}_us"] / 1000
 
@@ -145,6 +174,7 @@ def main():
         f"    {tag:<44} {r['rps']:>9.0f} req/s  p50 {r['p50_ms']:6.2f}  p99 {r['p99_ms']:7.2f} ms"
         f"  proxy {fmt(r['proxy_cpu_pct'], '.0f')}% {fmt(r.get('proxy_us_per_req'), '.1f')} us/req"
         f"  machine {fmt(r.get('machine_cpu_pct'), '.0f')}%"
+        + (f"  (waited {calm[0]:.0f}s, others at {calm[1]:.0f}%)" if calm and calm[0] >= 1 else "")
         + (f"  ERRORS {r['errors']} {errors}" if r["errors"] else "") + "\n")
 
 

@@ -61,6 +61,8 @@ def summarize_runs(runs, ref_of):
                 "softirq_cpu_pct"):
         out[key] = stats(runs, key)
     out["other_cpu_pct_max"] = (span([r.get("other_cpu_pct") for r in runs]) or [None, None])[1]
+    out["other_cpu_pct"] = stats(runs, "other_cpu_pct")
+    out["busy_before_pct"] = stats(runs, "busy_before_pct")
     rps_ratio, cpu_ratio = [], []
     for r in runs:
         ref = ref_of(r)

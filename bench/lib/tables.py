@@ -52,6 +52,18 @@ def _machine(doc):
     return {"title": "Machine and run", "header": ["", ""], "rows": rows, "align": "ll", "note": None}
 
 
+def _calm_note(doc, keep):
+    """How many runs began while other processes were still busy."""
+    s = doc.get("settings", {})
+    limit = s.get("calm_below_pct") or 0
+    runs = [r for r in doc.get("runs", []) if keep(r) and r.get("busy_before_pct") is not None]
+    if not limit or not runs:
+        return ""
+    late = sum(1 for r in runs if r["busy_before_pct"] >= limit)
+    return (f" Each run waited (up to {s.get('calm_max_s')} s) until other processes used less "
+            f"than {limit} % of a core; {late} of {len(runs)} runs started without that calm.")
+
+
 def _throughput(doc):
     out = []
     rows_all = doc.get("throughput", [])
@@ -85,6 +97,7 @@ def _throughput(doc):
                      f"(max {100 * ncpu})")
             note += (f"; processes outside the benchmark used up to {max(noise):.0f} % of a core."
                      if noise else ".")
+        note += _calm_note(doc, lambda r: r.get("part") == "throughput" and r.get("workers") == w)
         out.append({
             "title": f"Throughput and latency, {w} worker{'s' if w > 1 else ''}",
             "header": ["body", "target", "req/s", "req/s range", "req/s vs nginx", "p50 ms",
@@ -135,7 +148,7 @@ def _routes(doc):
         "rows": rows,
         "note": "Routes are exact, `{param}` and prefix patterns in turn; the request hits the "
                 "route of its kind nearest the middle of the list. `ready s`: from exec to the "
-                "first 200; `RSS MiB`: right after that.",
+                "first 200; `RSS MiB`: right after that." + _calm_note(doc, lambda r: r.get("part") == "routes"),
     }]
 
 
