@@ -40,7 +40,7 @@ def _machine(doc):
         ["Before the run", f"load average {' '.join(m.get('loadavg_at_start') or [])}; "
                            f"{_num(m.get('busy_at_start_pct'), '.0f')} % of a core busy "
                            f"(other processes; {100 * (m.get('nproc') or 1)} % = all cores)"],
-        ["Portico", f"{p.get('version') or 'not measured'}; git {rev}"],
+        ["Portico", f"{p.get('version') or 'not measured'}; checkout at {rev}"],
         ["nginx / HAProxy", f"{tools.get('nginx')} / {tools.get('haproxy')}"],
         ["wrk / Python", f"{tools.get('wrk')} / {tools.get('python')}"],
         ["Run", f"{s.get('started')} → {s.get('finished')} (UTC)"],
@@ -137,14 +137,16 @@ def _routes(doc):
              _num(r["rps"]["median"]), _range(r["rps"]["min_max"]),
              _ratio(r["rps_vs_ref"]), _num(r["p50_ms"]["median"], ".2f"),
              _num(r["p99_ms"]["median"], ".2f"), _num(r["proxy_us_per_req"]["median"], ".1f"),
+             _range(r["proxy_us_per_req"]["min_max"], ".1f"), _ratio(r["us_per_req_vs_ref"]),
              _num(r.get("startup_s"), ".2f"), _num((r.get("rss_ready_kib") or 0) / 1024, ".1f"),
              str(r["errors"])] for r in rt]
     w = rt[0].get("workers")
     return [{
         "title": f"Route table size (Portico, {w} worker{'s' if w != 1 else ''}, 100 B body)",
-        "header": ["routes", "route hit", "req/s", "req/s range", f"vs {rt[0]['ref']}", "p50 ms",
-                   "p99 ms", "CPU µs/req", "ready s", "RSS MiB", "errors"],
-        "align": "llrrrrrrrrr",
+        "header": ["routes", "route hit", "req/s", "req/s range", f"req/s vs {rt[0]['ref']}",
+                   "p50 ms", "p99 ms", "CPU µs/req", "µs/req range", f"CPU vs {rt[0]['ref']}",
+                   "ready s", "RSS MiB", "errors"],
+        "align": "llrrrrrrrrrrr",
         "rows": rows,
         "note": "Routes are exact, `{param}` and prefix patterns in turn; the request hits the "
                 "route of its kind nearest the middle of the list. `ready s`: from exec to the "
