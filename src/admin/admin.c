@@ -35,6 +35,7 @@
 #include "config/snapshot.h"
 #include "net/io.h"
 #include "net/sock.h"
+#include "plugins/access_log.h"
 #include "plugins/cache.h"
 #include "proxy/server.h"
 #include "proxy/worker.h"
@@ -129,7 +130,18 @@ static int host_metrics(void *ctx, struct pt_buf *out)
     if (rc == 0) /* portico_upstream_target_healthy, portico_circuit_breaker_open */
         rc = pt_health_metrics_render(srv->snap->services, srv->snap->nservices,
                                       pt_clock_us() / 1000, out);
-    return rc != 0 ? rc : pt_cache_metrics_render(out); /* portico_cache_requests_total */
+    if (rc == 0)
+        rc = pt_cache_metrics_render(out); /* portico_cache_requests_total */
+    if (rc == 0) {
+        char line[256];
+        int k = snprintf(line, sizeof(line),
+                         "# HELP portico_access_log_dropped_total Access-log lines dropped because "
+                         "a writer fell behind.\n# TYPE portico_access_log_dropped_total counter\n"
+                         "portico_access_log_dropped_total %llu\n",
+                         (unsigned long long)pt_access_log_dropped());
+        rc = pt_buf_append(out, line, (size_t)k, SIZE_MAX);
+    }
+    return rc;
 }
 
 static const struct pt_admin_host server_host = {

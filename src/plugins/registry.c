@@ -7,15 +7,29 @@
 
 #include "plugins/plugin.h"
 
+extern const struct pt_plugin_ops pt_plugin_access_log;
+extern const struct pt_plugin_ops pt_plugin_bot_detection;
 extern const struct pt_plugin_ops pt_plugin_cache;
+extern const struct pt_plugin_ops pt_plugin_cors;
 extern const struct pt_plugin_ops pt_plugin_fallback;
+extern const struct pt_plugin_ops pt_plugin_ip_restriction;
 extern const struct pt_plugin_ops pt_plugin_request_id;
+extern const struct pt_plugin_ops pt_plugin_request_size_limit;
+extern const struct pt_plugin_ops pt_plugin_request_transform;
+extern const struct pt_plugin_ops pt_plugin_response_transform;
 extern const struct pt_plugin_ops pt_plugin_trace;
 
 const struct pt_plugin_ops *const pt_plugin_registry[] = {
+    &pt_plugin_access_log,
+    &pt_plugin_bot_detection,
     &pt_plugin_cache,
+    &pt_plugin_cors,
     &pt_plugin_fallback,
+    &pt_plugin_ip_restriction,
     &pt_plugin_request_id,
+    &pt_plugin_request_size_limit,
+    &pt_plugin_request_transform,
+    &pt_plugin_response_transform,
     &pt_plugin_trace,
     NULL,
 };

@@ -853,6 +853,13 @@ static void start_exchange(struct pt_h1_conn *c, size_t head_len, const struct p
         r->body = PT_BODY_NONE;
         break;
     }
+    /* body bytes that came with the head were read before the exchange existed */
+    size_t early = pt_buf_len(&c->rbuf);
+    if (c->body_mode == BODY_NONE)
+        early = 0;
+    else if (c->body_mode == BODY_LENGTH && early > c->body_remaining)
+        early = (size_t)c->body_remaining;
+    ex->bytes_in += early;
     disarm(c);
     const char *why = analyse_target(ex);
     if (why == NULL && c->body_mode == BODY_CHUNKED && !chunked_prefix_valid(c))

@@ -30,6 +30,7 @@
 #include "config/config.h"
 #include "config/snapshot.h"
 #include "net/sock.h"
+#include "plugins/access_log.h"
 #include "proxy/server.h"
 #include "proxy/worker.h"
 #include "upstream/checker.h"
@@ -468,6 +469,9 @@ static void signal_cb(struct pt_loop *loop, struct pt_io *io, uint32_t events)
             pt_diag_free(&d);
             break;
         }
+        case SIGUSR1: /* log rotation: reopen the access-log files */
+            pt_access_log_reopen_all();
+            break;
         default:
             break;
         }

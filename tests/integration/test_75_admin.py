@@ -546,6 +546,7 @@ def test_cache_purge_and_metrics(gateway, backend):
     m = scrape(gw)
     assert metric(m, "portico_cache_requests_total", route="cached", result="hit") == 2
     assert metric(m, "portico_cache_requests_total", route="cached", result="miss") == 1
+    assert metric(m, "portico_access_log_dropped_total") == 0
     r = adm(gw, "DELETE", "/cache?route=cached")
     assert r.status_code == 200 and r.json() == {"purged": 1}, r.text
     assert requests.get(gw.url("/c/1"), timeout=5).headers.get("X-Cache") == "MISS"
