@@ -451,3 +451,24 @@ int pt_conf_apply(struct pt_conf_ctx *c, const struct pt_conf_key *keys,
         *seen = present;
     return c->d->nerrors > before ? -1 : rc;
 }
+
+void pt_conf_note_file(struct pt_conf_ctx *c, const char *path)
+{
+    struct pt_snapshot *s = c->snap;
+    if (path == NULL)
+        return;
+    for (size_t i = 0; i < s->nfiles; i++)
+        if (strcmp(s->files[i], path) == 0)
+            return;
+    if (s->nfiles == s->files_cap) {
+        size_t cap = s->files_cap ? s->files_cap * 2 : 8;
+        const char **v = pt_arena_alloc(c->a, cap * sizeof(*v));
+        if (v == NULL)
+            return;
+        if (s->nfiles > 0)
+            memcpy(v, s->files, s->nfiles * sizeof(*v));
+        s->files = v;
+        s->files_cap = cap;
+    }
+    s->files[s->nfiles++] = path;
+}

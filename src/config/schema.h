@@ -148,6 +148,12 @@ int pt_conf_apply(struct pt_conf_ctx *c, const struct pt_conf_key *keys,
 /** Fill in only the defaults of keys (what an absent section means). */
 void pt_conf_apply_defaults(const struct pt_conf_key *keys, void *target);
 
+/**
+ * Remember that the configuration depends on the file at path (already
+ * resolved): the file watch reloads when it changes.
+ */
+void pt_conf_note_file(struct pt_conf_ctx *c, const char *path);
+
 /** Report an error at node n (which must not be NULL). */
 void pt_conf_error(struct pt_conf_ctx *c, const struct pt_conf_node *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

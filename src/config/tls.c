@@ -90,7 +90,9 @@ static int report(struct pt_conf_ctx *c, const struct pt_tls_report *r,
 
 static const char *resolve(struct pt_conf_ctx *c, const char *p)
 {
-    return pt_config_resolve_path(c->a, c->snap->base_dir, p);
+    const char *path = pt_config_resolve_path(c->a, c->snap->base_dir, p);
+    pt_conf_note_file(c, path);
+    return path;
 }
 
 static int check_certificates(struct pt_conf_ctx *c, const struct pt_conf_node *list,

@@ -91,6 +91,7 @@ static int read_body_file(struct pt_conf_ctx *c, struct fallback *f, const struc
     const char *path = pt_config_resolve_path(c->a, c->snap->base_dir, f->body_file);
     if (path == NULL)
         return -1;
+    pt_conf_note_file(c, path);
     FILE *fp = fopen(path, "rb");
     if (fp == NULL) {
         pt_conf_error(c, at, "fallback: body_file: cannot read %s: %s", f->body_file,

@@ -81,6 +81,51 @@ static uint64_t content_hash(const char *p, size_t n)
     return h;
 }
 
+/*
+ * What the file watch compares: the configuration text plus the identity
+ * (inode, size, modification time) of every file it read, so that a renewed
+ * certificate reloads like an edited configuration.
+ */
+static uint64_t files_hash(const struct pt_snapshot *snap)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull;
+    for (size_t i = 0; snap != NULL && i < snap->nfiles; i++) {
+        struct stat st;
+        uint64_t v[4] = {0};
+        if (stat(snap->files[i], &st) == 0) {
+            v[0] = (uint64_t)st.st_ino;
+            v[1] = (uint64_t)st.st_size;
+            v[2] = (uint64_t)st.st_mtim.tv_sec;
+            v[3] = (uint64_t)st.st_mtim.tv_nsec;
+        }
+        h ^= content_hash((const char *)v, sizeof(v)) + i;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static uint64_t signature(const char *text, size_t len, const struct pt_snapshot *snap)
+{
+    return content_hash(text, len) ^ files_hash(snap);
+}
+
+static void watch_dir_of(struct pt_server *srv, const char *path)
+{
+    if (srv->inotify_fd == -1)
+        return;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", path);
+    /* re-adding a watched directory returns the same watch: harmless */
+    (void)inotify_add_watch(srv->inotify_fd, dirname(dir),
+                            IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE);
+}
+
+static void watch_files(struct pt_server *srv)
+{
+    for (size_t i = 0; i < srv->snap->nfiles; i++)
+        watch_dir_of(srv, srv->snap->files[i]);
+}
+
 static char *read_file(const char *path, size_t *len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -205,6 +250,7 @@ static int publish(struct pt_server *srv, struct pt_snapshot *snap, struct pt_di
     srv->snap = snap;
     pt_log_level = snap->server.log_level;
     follow(srv, snap);
+    watch_files(srv);
     if (srv->hooks != NULL && srv->hooks->config_changed != NULL)
         srv->hooks->config_changed(srv);
     return 0;
@@ -319,12 +365,14 @@ static int reload_from_file(struct pt_server *srv, struct pt_diag *d, const char
         log_diag(d);
         return -1;
     }
-    uint64_t h = content_hash(text, len);
+    uint64_t h = signature(text, len, srv->snap);
     if (only_if_changed && h == srv->applied_hash) {
         free(text);
         return 0;
     }
     struct pt_snapshot *snap = load_text(srv, text, len, d);
+    if (snap != NULL)
+        h = signature(text, len, snap);
     if (snap == NULL) {
         free(text);
         atomic_fetch_add(&srv->reloads_failed, 1);
@@ -391,7 +439,7 @@ int pt_server_apply_text(struct pt_server *srv, const char *text, size_t len, st
     }
     if (srv->config_path != NULL) {
         uint64_t before = srv->applied_hash;
-        srv->applied_hash = content_hash(text, len); /* our own write is not a change */
+        srv->applied_hash = signature(text, len, snap); /* our own write is not a change */
         if (write_back(srv->config_path, text, len, d) != 0) {
             srv->applied_hash = before;
             pt_snapshot_unref(snap);
@@ -445,6 +493,7 @@ static void watch_config(struct pt_server *srv)
         return;
     }
     srv->inotify_fd = fd;
+    watch_files(srv);
 }
 
 static void signal_cb(struct pt_loop *loop, struct pt_io *io, uint32_t events)
@@ -545,7 +594,7 @@ int pt_server_run(struct pt_snapshot *snap, const char *config_path,
         size_t len = 0;
         char *text = read_file(config_path, &len);
         if (text != NULL) {
-            srv.applied_hash = content_hash(text, len);
+            srv.applied_hash = signature(text, len, snap);
             srv.applied_text = text; /* what discovery compiles again */
             srv.applied_len = len;
         }

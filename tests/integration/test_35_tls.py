@@ -263,7 +263,7 @@ def test_reload_serves_a_new_certificate(gateway, backend, certs, tmp_path):
     for ext in ("pem", "key"):
         (live / ("a." + ext)).write_bytes(open(cert(certs, "a2." + ext), "rb").read())
     gw.reload()
-    wait_log(gw, r"SIGHUP: configuration 2 applied")
+    wait_log(gw, r"(SIGHUP|file change): configuration 2 applied")
     rc, out = s_client(gw.port, "-servername", "a.example", data=GET_CLOSE)
     assert subject(out) == "O=Renewed, CN=a.example".replace(" ", ""), out
     # the connection made before the reload goes on
@@ -276,6 +276,28 @@ def test_reload_serves_a_new_certificate(gateway, backend, certs, tmp_path):
         data += chunk
     assert data.startswith(b"HTTP/1.1 200"), data
     held.close()
+
+
+def test_renewed_certificate_files_reload_without_a_signal(gateway, backend, certs, tmp_path):
+    """The file watch covers the files the configuration reads, not only itself."""
+    live = tmp_path / "certs-elsewhere"
+    live.mkdir()
+    for ext in ("pem", "key"):
+        (live / ("a." + ext)).write_bytes(open(cert(certs, "a." + ext), "rb").read())
+    gw = gateway(start=False)
+    gw.config = one_route(backend(), server={"listen": [{"address": "127.0.0.1:%d" % gw.port, "tls": {
+        "certificates": [{"cert": str(live / "a.pem"), "key": str(live / "a.key")}]}}]})
+    gw.start()
+    rc, out = s_client(gw.port, "-servername", "a.example", data=GET_CLOSE)
+    assert subject(out) == "CN=a.example", out
+    # a renewal tool writes new files and renames them into place
+    for ext in ("key", "pem"):
+        tmp = live / ("a." + ext + ".new")
+        tmp.write_bytes(open(cert(certs, "a2." + ext), "rb").read())
+        os.replace(tmp, live / ("a." + ext))
+    wait_log(gw, r"file change: configuration \d+ applied")
+    rc, out = s_client(gw.port, "-servername", "a.example", data=GET_CLOSE)
+    assert subject(out) == "O=Renewed,CN=a.example", out
 
 
 def test_check_reports_certificate_problems(certs, tmp_path):
