@@ -59,6 +59,16 @@ enum conn_state { ST_HEAD = 0, ST_ACTIVE, ST_CLOSING, ST_HANDSHAKE };
 enum body_mode { BODY_NONE = 0, BODY_LENGTH, BODY_CHUNKED, BODY_TUNNEL };
 enum timer_kind { TM_NONE = 0, TM_IDLE, TM_HEADER, TM_BODY, TM_SEND, TM_LINGER, TM_HANDSHAKE };
 
+/* Reading one request body; lives in the exchange's arena so that an idle
+ * connection does not carry it. */
+struct h1_body {
+    uint64_t remaining;          /* BODY_LENGTH */
+    uint64_t total;              /* BODY_CHUNKED: decoded so far */
+    uint32_t dec_off;            /* BODY_CHUNKED: bytes of rbuf the decoder has been through */
+    uint32_t pend_off, pend_len; /* BODY_CHUNKED: decoded payload waiting in rbuf */
+    struct pt_chunked chunked;
+};
+
 struct pt_h1_conn {
     struct pt_io io;
     struct pt_timer timer;
@@ -67,9 +77,8 @@ struct pt_h1_conn {
     struct pt_worker *w;
     struct pt_h1_conn *next, *prev;
     struct pt_exchange *ex;
-    struct pt_tls_conn *tls;    /* NULL: plain HTTP */
-    struct pt_defer done_defer; /* finishing an exchange */
-    struct pt_defer free_defer; /* freeing the connection */
+    struct pt_tls_conn *tls; /* NULL: plain HTTP */
+    struct pt_defer defer;   /* finishing an exchange, then freeing the connection */
     struct pt_ip peer;
     uint16_t peer_port;
     uint8_t state;
@@ -89,11 +98,7 @@ struct pt_h1_conn {
     uint32_t requests;
     uint32_t parse_last;
     uint64_t head_started;
-    uint64_t body_remaining;     /* BODY_LENGTH */
-    uint64_t body_total;         /* BODY_CHUNKED: decoded so far */
-    uint32_t dec_off;            /* BODY_CHUNKED: bytes of rbuf the decoder has been through */
-    uint32_t pend_off, pend_len; /* BODY_CHUNKED: decoded payload waiting in rbuf */
-    struct pt_chunked chunked;
+    struct h1_body *body; /* request body state, in the exchange's arena; NULL without a body */
 };
 
 static _Thread_local struct pt_h1_header req_headers[MAX_REQUEST_HEADERS];
@@ -183,8 +188,9 @@ static void conn_close(struct pt_h1_conn *c)
         if (!ex->finished)
             pt_proxy_on_client_gone(ex);
         pt_exchange_free(ex);
+        c->body = NULL; /* it lived in the exchange's arena */
     }
-    pt_loop_cancel_defer(&c->w->loop, &c->done_defer);
+    pt_loop_cancel_defer(&c->w->loop, &c->defer);
     disarm(c);
     if (c->tls != NULL) {
         if (!c->broken)
@@ -201,7 +207,7 @@ static void conn_close(struct pt_h1_conn *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     pt_worker_conn_removed(c->w);
-    pt_loop_defer(&c->w->loop, &c->free_defer, free_conn, c);
+    pt_loop_defer(&c->w->loop, &c->defer, free_conn, c);
 }
 
 /* The client is gone or broke the protocol mid-exchange. */
@@ -213,7 +219,7 @@ static void client_gone_task(struct pt_loop *loop, void *arg)
 
 static void schedule_close(struct pt_h1_conn *c)
 {
-    pt_loop_defer(&c->w->loop, &c->done_defer, client_gone_task, c);
+    pt_loop_defer(&c->w->loop, &c->defer, client_gone_task, c);
 }
 
 /* Shut our side once everything is written, then linger for the client's FIN. */
@@ -291,9 +297,9 @@ static bool request_body_complete(const struct pt_h1_conn *c)
     case BODY_NONE:
         return true;
     case BODY_LENGTH:
-        return c->body_remaining == 0;
+        return c->body->remaining == 0;
     case BODY_CHUNKED:
-        return c->chunked.done && c->pend_len == 0;
+        return c->body->chunked.done && c->body->pend_len == 0;
     default:
         return false;
     }
@@ -397,7 +403,7 @@ static bool h1_send_body(struct pt_exchange *ex, const char *data, size_t n, boo
     if (end) {
         c->response_done = true;
         ex->finished = true;
-        pt_loop_defer(&c->w->loop, &c->done_defer, done_task, c);
+        pt_loop_defer(&c->w->loop, &c->defer, done_task, c);
         return false;
     }
     return r == 1;
@@ -442,16 +448,16 @@ static void send_continue(struct pt_h1_conn *c)
 static int peek_length(struct pt_h1_conn *c, struct pt_str *data, bool *end)
 {
     for (;;) {
-        if (c->body_remaining == 0) {
+        if (c->body->remaining == 0) {
             *data = PT_STR_NULL;
             *end = true;
             return 0;
         }
         size_t avail = pt_buf_len(&c->rbuf);
         if (avail > 0) {
-            size_t k = avail < c->body_remaining ? avail : (size_t)c->body_remaining;
+            size_t k = avail < c->body->remaining ? avail : (size_t)c->body->remaining;
             *data = pt_str_make(pt_buf_head(&c->rbuf), k);
-            *end = k == c->body_remaining;
+            *end = k == c->body->remaining;
             return 0;
         }
         ssize_t r = read_more(c);
@@ -467,42 +473,42 @@ static int peek_length(struct pt_h1_conn *c, struct pt_str *data, bool *end)
 static int peek_chunked(struct pt_h1_conn *c, struct pt_str *data, bool *end)
 {
     for (;;) {
-        if (c->pend_len > 0) {
-            *data = pt_str_make(pt_buf_head(&c->rbuf) + c->pend_off, c->pend_len);
-            *end = c->chunked.done;
+        if (c->body->pend_len > 0) {
+            *data = pt_str_make(pt_buf_head(&c->rbuf) + c->body->pend_off, c->body->pend_len);
+            *end = c->body->chunked.done;
             return 0;
         }
-        if (c->chunked.done) {
-            pt_buf_consume(&c->rbuf, c->dec_off);
-            c->dec_off = 0;
+        if (c->body->chunked.done) {
+            pt_buf_consume(&c->rbuf, c->body->dec_off);
+            c->body->dec_off = 0;
             *data = PT_STR_NULL;
             *end = true;
             return 0;
         }
-        size_t avail = pt_buf_len(&c->rbuf) - c->dec_off;
+        size_t avail = pt_buf_len(&c->rbuf) - c->body->dec_off;
         if (avail > 0) {
             struct pt_str span;
             const char *base = pt_buf_head(&c->rbuf);
-            ssize_t k = pt_chunked_decode(&c->chunked, base + c->dec_off, avail, &span);
+            ssize_t k = pt_chunked_decode(&c->body->chunked, base + c->body->dec_off, avail, &span);
             if (k < 0) {
                 c->ex->client_error = 400;
                 return PT_PARSE_INVALID;
             }
-            c->dec_off += (uint32_t)k;
+            c->body->dec_off += (uint32_t)k;
             if (span.len > 0) {
-                c->body_total += span.len;
-                if (c->body_total > c->ex->body_limit) {
+                c->body->total += span.len;
+                if (c->body->total > c->ex->body_limit) {
                     c->ex->client_error = 413;
                     return PT_ERR_TOO_LARGE;
                 }
-                c->pend_off = (uint32_t)(span.ptr - base);
-                c->pend_len = (uint32_t)span.len;
+                c->body->pend_off = (uint32_t)(span.ptr - base);
+                c->body->pend_len = (uint32_t)span.len;
                 continue;
             }
             /* framing only: drop it */
-            pt_buf_consume(&c->rbuf, c->dec_off);
-            c->dec_off = 0;
-            if (k > 0 || c->chunked.done)
+            pt_buf_consume(&c->rbuf, c->body->dec_off);
+            c->body->dec_off = 0;
+            if (k > 0 || c->body->chunked.done)
                 continue;
         }
         ssize_t r = read_more(c);
@@ -570,14 +576,14 @@ static void h1_body_consume(struct pt_exchange *ex, size_t n)
         return;
     switch (c->body_mode) {
     case BODY_LENGTH:
-        c->body_remaining -= n;
+        c->body->remaining -= n;
         pt_buf_consume(&c->rbuf, n);
         break;
     case BODY_CHUNKED:
-        pt_buf_consume(&c->rbuf, c->pend_off + n);
-        c->dec_off -= c->pend_off + (uint32_t)n;
-        c->pend_off = 0;
-        c->pend_len -= (uint32_t)n;
+        pt_buf_consume(&c->rbuf, c->body->pend_off + n);
+        c->body->dec_off -= c->body->pend_off + (uint32_t)n;
+        c->body->pend_off = 0;
+        c->body->pend_len -= (uint32_t)n;
         break;
     case BODY_TUNNEL:
         pt_buf_consume(&c->rbuf, n);
@@ -628,6 +634,7 @@ static void done_task(struct pt_loop *loop, void *arg)
     bool body_complete = request_body_complete(c);
     c->ex = NULL;
     pt_exchange_free(ex);
+    c->body = NULL; /* it lived in the exchange's arena */
     c->requests++;
     if (c->broken) {
         conn_close(c);
@@ -789,7 +796,7 @@ static const char *analyse_target(struct pt_exchange *ex)
  */
 static bool chunked_prefix_valid(const struct pt_h1_conn *c)
 {
-    struct pt_chunked probe = c->chunked;
+    struct pt_chunked probe = c->body->chunked;
     const char *p = pt_buf_head(&c->rbuf);
     size_t left = pt_buf_len(&c->rbuf);
     while (left > 0 && !probe.done) {
@@ -833,19 +840,29 @@ static void start_exchange(struct pt_h1_conn *c, size_t head_len, const struct p
     c->keepalive = meta->keep_alive;
     c->sent_continue = false;
     c->response_done = false;
-    c->pend_off = c->pend_len = c->dec_off = 0;
-    c->body_total = 0;
+    c->body = NULL;
     struct pt_request *r = &ex->req;
+    if (meta->body == PT_H1_BODY_CHUNKED ||
+        (meta->body == PT_H1_BODY_LENGTH && meta->content_length > 0)) {
+        c->body = pt_arena_calloc(&ex->arena, sizeof(*c->body));
+        if (c->body == NULL) {
+            c->keepalive = false;
+            c->body_mode = BODY_NONE;
+            pt_proxy_respond_problem(ex, 503, NULL, "out of memory", NULL, 0);
+            return;
+        }
+    }
     switch (meta->body) {
     case PT_H1_BODY_LENGTH:
         c->body_mode = meta->content_length > 0 ? BODY_LENGTH : BODY_NONE;
-        c->body_remaining = meta->content_length;
+        if (c->body != NULL)
+            c->body->remaining = meta->content_length;
         r->body = meta->content_length > 0 ? PT_BODY_LENGTH : PT_BODY_NONE;
         r->content_length = meta->content_length;
         break;
     case PT_H1_BODY_CHUNKED:
         c->body_mode = BODY_CHUNKED;
-        pt_chunked_init(&c->chunked);
+        pt_chunked_init(&c->body->chunked);
         r->body = PT_BODY_STREAM;
         break;
     default:
@@ -857,8 +874,8 @@ static void start_exchange(struct pt_h1_conn *c, size_t head_len, const struct p
     size_t early = pt_buf_len(&c->rbuf);
     if (c->body_mode == BODY_NONE)
         early = 0;
-    else if (c->body_mode == BODY_LENGTH && early > c->body_remaining)
-        early = (size_t)c->body_remaining;
+    else if (c->body_mode == BODY_LENGTH && early > c->body->remaining)
+        early = (size_t)c->body->remaining;
     ex->bytes_in += early;
     disarm(c);
     const char *why = analyse_target(ex);
