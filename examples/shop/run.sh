@@ -99,6 +99,9 @@ The shop is up: users :9101, orders :9102, products :9103, Portico on :8080
   curl -s localhost:8080/api/orders/1
   curl -s localhost:8080/api/orders/1/details  # order + customer + products in one answer
   curl -s 'localhost:8080/api/products?ids=1,2'
+  curl -si localhost:8080/api/products/1 | grep X-Cache   # MISS, then HIT (cache plugin)
+  curl -si localhost:8080/api/recommendations            # service down: fallback, X-Fallback: true
+  curl -s localhost:9901/services/products/health        # active health checks (admin API)
   curl -s -X POST localhost:8080/api/users -d '{"name": "Edsger Dijkstra", "email": "ewd@example.com"}'
   curl -s -X POST localhost:8080/api/orders -d '{"customer_id": 2, "product_ids": [2, 4]}'
   curl -si localhost:8080/api/nothing          # a 404 from the gateway, as problem+json

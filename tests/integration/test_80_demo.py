@@ -141,6 +141,17 @@ def test_make_run_demo_through_the_gateway(tmp_path):
         assert r.status_code == 201
         assert requests.get(base + "/users/%d" % r.json()["id"], timeout=5).json()["name"] == "Barbara Liskov"
         assert_problem(requests.get(base + "/nothing", timeout=5), 404, "not-found")
+        # the cached route: a miss, then hits
+        first = requests.get(base + "/products/3", timeout=5)
+        again = requests.get(base + "/products/3", timeout=5)
+        assert first.headers.get("X-Cache") == "MISS" and again.headers.get("X-Cache") == "HIT"
+        assert first.json() == again.json()
+        # the service that is not running: the fallback answers
+        rec = requests.get(base + "/recommendations", timeout=10)
+        assert rec.status_code == 200 and rec.headers.get("X-Fallback") == "true"
+        assert rec.json()["items"] == []
+        health = requests.get("http://127.0.0.1:9901/services/products/health", timeout=5).json()
+        assert health["service"] == "products" and health["targets"][0]["state"] == "healthy"
         assert "curl -s localhost:8080/api/users/1" in log_path.read_text()
     finally:
         if proc.poll() is None:
