@@ -24,8 +24,8 @@ void pt_metrics_free(struct pt_metrics *m);
 
 /** A finished client request (portico_requests_total, _request_duration_seconds, bytes). */
 void pt_metrics_request(struct pt_metrics *m, struct pt_str route, struct pt_str service,
-                        struct pt_str consumer, int status, uint64_t duration_us,
-                        uint64_t bytes_in, uint64_t bytes_out);
+                        struct pt_str consumer, int status, uint64_t duration_us, uint64_t bytes_in,
+                        uint64_t bytes_out);
 
 /**
  * One upstream attempt: status is the response's, or 0 when there was none

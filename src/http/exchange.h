@@ -79,7 +79,8 @@ struct pt_downstream_ops {
 struct pt_exchange_ops {
     void (*on_body_ready)(struct pt_exchange *ex); /* body_peek may now return data */
     void (*on_drain)(struct pt_exchange *ex);      /* send_body's backlog went out */
-    void (*on_client_gone)(struct pt_exchange *ex); /* the client left; finish quickly, send nothing */
+    void (*on_client_gone)(
+        struct pt_exchange *ex); /* the client left; finish quickly, send nothing */
 };
 
 #endif

@@ -111,14 +111,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* duplicate keys make jansson's edit differ (it keeps one), and jansson stops at a NUL byte:
      * skip the comparison for those */
-    json_t *doc = memchr(data, 0, size) != NULL ? NULL : json_loadb((const char *)data, size,
-                             JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
+    json_t *doc = memchr(data, 0, size) != NULL
+                      ? NULL
+                      : json_loadb((const char *)data, size,
+                                   JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
     if (doc != NULL && depth(data, size) <= PT_JSON_EDIT_MAX_DEPTH) {
         CHECK(r != PT_JSON_EDIT_INVALID);
-        json_t *got = r == PT_JSON_EDIT_CHANGED
-                          ? json_loadb(pt_buf_head(&out), pt_buf_len(&out),
-                                       JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL)
-                          : json_incref(doc);
+        json_t *got = r == PT_JSON_EDIT_CHANGED ? json_loadb(pt_buf_head(&out), pt_buf_len(&out),
+                                                             JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL)
+                                                : json_incref(doc);
         json_t *want = json_deep_copy(doc);
         edit_node(want, 0);
         CHECK(got != NULL);

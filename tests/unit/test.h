@@ -11,13 +11,12 @@
 
 static int test_count, test_failed;
 
-#define ok(cond, ...)                                                                              \
-    test_ok_((cond) ? 1 : 0, __FILE__, __LINE__, #cond, __VA_ARGS__)
+#define ok(cond, ...) test_ok_((cond) ? 1 : 0, __FILE__, __LINE__, #cond, __VA_ARGS__)
 
 #define is_int(got, want, ...)                                                                     \
     do {                                                                                           \
         long long g_ = (long long)(got), w_ = (long long)(want);                                   \
-        if (!test_ok_(g_ == w_, __FILE__, __LINE__, #got " == " #want, __VA_ARGS__))              \
+        if (!test_ok_(g_ == w_, __FILE__, __LINE__, #got " == " #want, __VA_ARGS__))               \
             printf("#   got %lld, want %lld\n", g_, w_);                                           \
     } while (0)
 
@@ -26,7 +25,7 @@ static int test_count, test_failed;
         const char *g_ = (got), *w_ = (want);                                                      \
         int same_ = (g_ == NULL && w_ == NULL) || (g_ != NULL && w_ != NULL && !strcmp(g_, w_));   \
         if (!test_ok_(same_, __FILE__, __LINE__, #got " eq " #want, __VA_ARGS__))                  \
-            printf("#   got \"%s\", want \"%s\"\n", g_ ? g_ : "(null)", w_ ? w_ : "(null)");    \
+            printf("#   got \"%s\", want \"%s\"\n", g_ ? g_ : "(null)", w_ ? w_ : "(null)");       \
     } while (0)
 
 #define note(...) (printf("# "), printf(__VA_ARGS__), printf("\n"))
