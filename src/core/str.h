@@ -85,4 +85,35 @@ static inline struct pt_str pt_str_trim_ows(struct pt_str s)
     return s;
 }
 
+/** Write v in decimal at p (no NUL); returns the number of characters (at most 20). */
+static inline size_t pt_fmt_u64(char *p, unsigned long long v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        p[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/** Write v in lower-case hex at p (no NUL); returns the number of characters (at most 16). */
+static inline size_t pt_fmt_hex(char *p, unsigned long long v)
+{
+    char tmp[16];
+    size_t n = 0;
+    do {
+        tmp[n++] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        p[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/** Copy a string literal to p; evaluates to the number of bytes. */
+#define PT_PUT_LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), sizeof(lit) - 1)
+
 #endif

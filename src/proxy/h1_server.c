@@ -336,29 +336,38 @@ static void h1_send_head(struct pt_exchange *ex, const struct pt_response_head *
         return;
     }
     char *start = p;
-    p += sprintf(p, "HTTP/1.1 %d %s\r\n", h->status, pt_http_reason(h->status));
+    p += PT_PUT_LIT(p, "HTTP/1.1 ");
+    p += pt_fmt_u64(p, (unsigned)h->status);
+    *p++ = ' ';
+    const char *reason = pt_http_reason(h->status);
+    size_t rlen = strlen(reason);
+    memcpy(p, reason, rlen);
+    p += rlen;
+    p += PT_PUT_LIT(p, "\r\n");
     for (size_t i = 0; i < h->nheaders; i++)
         p += append_header(p, h->headers[i].name, h->headers[i].value);
     bool no_body_status = h->status < 200 || h->status == 204 || h->status == 304;
     if (h->status == 101) {
-        p += sprintf(p, "Connection: upgrade\r\n");
+        p += PT_PUT_LIT(p, "Connection: upgrade\r\n");
     } else {
         if (!h->head_only && !no_body_status) {
-            if (h->body == PT_BODY_LENGTH)
-                p += sprintf(p, "Content-Length: %llu\r\n", (unsigned long long)h->content_length);
-            else if (h->body == PT_BODY_NONE)
-                p += sprintf(p, "Content-Length: 0\r\n");
+            if (h->body == PT_BODY_LENGTH) {
+                p += PT_PUT_LIT(p, "Content-Length: ");
+                p += pt_fmt_u64(p, h->content_length);
+                p += PT_PUT_LIT(p, "\r\n");
+            } else if (h->body == PT_BODY_NONE)
+                p += PT_PUT_LIT(p, "Content-Length: 0\r\n");
             else if (req->minor_version >= 1) {
-                p += sprintf(p, "Transfer-Encoding: chunked\r\n");
+                p += PT_PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
                 c->resp_chunked = true;
             } else {
                 c->keepalive = false; /* HTTP/1.0: the end of the body is the close */
             }
         }
         if (!c->keepalive)
-            p += sprintf(p, "Connection: close\r\n");
+            p += PT_PUT_LIT(p, "Connection: close\r\n");
         else if (req->minor_version == 0)
-            p += sprintf(p, "Connection: keep-alive\r\n");
+            p += PT_PUT_LIT(p, "Connection: keep-alive\r\n");
     }
     *p++ = '\r';
     *p++ = '\n';
@@ -380,7 +389,10 @@ static bool h1_send_body(struct pt_exchange *ex, const char *data, size_t n, boo
     if (c->resp_chunked) {
         if (n > 0) {
             iov[k].iov_base = hex;
-            iov[k++].iov_len = (size_t)snprintf(hex, sizeof(hex), "%zx\r\n", n);
+            size_t hl = pt_fmt_hex(hex, n);
+            hex[hl++] = '\r';
+            hex[hl++] = '\n';
+            iov[k++].iov_len = hl;
             iov[k].iov_base = (void *)data;
             iov[k++].iov_len = n;
         }

@@ -432,10 +432,11 @@ static int append_framing(struct pt_upcall *c)
 {
     char line[64];
     int n;
-    if (c->body == PT_BODY_LENGTH)
-        n = snprintf(line, sizeof(line), "Content-Length: %llu\r\n\r\n",
-                     (unsigned long long)c->content_length);
-    else if (c->body == PT_BODY_STREAM)
+    if (c->body == PT_BODY_LENGTH) {
+        n = (int)PT_PUT_LIT(line, "Content-Length: ");
+        n += (int)pt_fmt_u64(line + n, c->content_length);
+        n += (int)PT_PUT_LIT(line + n, "\r\n\r\n");
+    } else if (c->body == PT_BODY_STREAM)
         n = snprintf(line, sizeof(line), "Transfer-Encoding: chunked\r\n\r\n");
     else
         n = snprintf(line, sizeof(line), "\r\n");
@@ -495,7 +496,10 @@ static void send_request(struct pt_upcall *c)
                 if (c->body == PT_BODY_STREAM && !c->tunnel) {
                     if (data.len > 0) {
                         iov[n].iov_base = hex;
-                        iov[n++].iov_len = (size_t)snprintf(hex, sizeof(hex), "%zx\r\n", data.len);
+                        size_t hl = pt_fmt_hex(hex, data.len);
+                        hex[hl++] = '\r';
+                        hex[hl++] = '\n';
+                        iov[n++].iov_len = hl;
                         iov[n].iov_base = (void *)data.ptr;
                         iov[n++].iov_len = data.len;
                     }
