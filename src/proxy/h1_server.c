@@ -255,6 +255,38 @@ static void begin_close(struct pt_h1_conn *c)
 }
 
 /* An answer produced before any exchange exists (malformed head): problem+json, then close. */
+/*
+ * A request refused before it became an exchange (malformed head, 431, 408)
+ * still goes to the global log plugins (access log): a short-lived exchange
+ * carries what is known about it.  Metrics count it separately (an exchange
+ * without a method is not counted again).
+ */
+static void log_early_error(struct pt_h1_conn *c, int status, const char *detail, const char *id,
+                            uint64_t bytes_out)
+{
+    if (c->w->snap->global_chain.n == 0)
+        return;
+    struct pt_exchange *ex = pt_exchange_new(c->w);
+    if (ex == NULL)
+        return;
+    ex->chain = &ex->snap->global_chain;
+    ex->peer = c->peer;
+    ex->peer_port = c->peer_port;
+    ex->client_ip = c->peer;
+    ex->tls = c->tls != NULL;
+    ex->start_ms = c->head_started ? c->head_started : pt_loop_now(&c->w->loop);
+    ex->start_us = pt_loop_now_us(&c->w->loop);
+    ex->status = status;
+    ex->error = detail;
+    ex->bytes_in = pt_buf_len(&c->rbuf);
+    ex->bytes_out = bytes_out;
+    ex->finished = true;
+    pt_traceparent_new(&ex->trace, false);
+    memcpy(ex->request_id, id, PT_REQID_GEN_LEN);
+    ex->request_id_len = PT_REQID_GEN_LEN;
+    pt_exchange_free(ex);
+}
+
 static void send_early_error(struct pt_h1_conn *c, int status, const char *detail)
 {
     char id[PT_REQID_GEN_LEN];
@@ -277,7 +309,9 @@ static void send_early_error(struct pt_h1_conn *c, int status, const char *detai
     pt_metrics_request(c->w->metrics, PT_STR_NULL, PT_STR_NULL, PT_STR_NULL, status, ms * 1000,
                        pt_buf_len(&c->rbuf), (uint64_t)hlen + blen);
     c->keepalive = false;
-    if (write_out(c, iov, 2) < 0) {
+    int w = write_out(c, iov, 2);
+    log_early_error(c, status, detail, id, (uint64_t)hlen + blen);
+    if (w < 0) {
         conn_close(c);
         return;
     }

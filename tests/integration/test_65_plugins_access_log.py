@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from harness import UPSTREAM_ERRORS, Reply, build_request, config, raw, request, route, service
+from harness import (UPSTREAM_ERRORS, Reply, build_request, config, parse_responses, raw, request, route,
+                     service)
 
 TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 FIELDS = ["time", "request_id", "trace_id", "client_ip", "consumer", "method", "path", "route",
@@ -126,6 +127,21 @@ def test_json_strings_are_escaped(gateway, backend):
     doc = json_lines(os.path.join(gw.dir, "access.log"), 1)[0]
     assert doc["path"] == "/api/%22x%5C%22"
     assert doc["request_id"] != 'bad id"', "an insane client id is replaced, not logged raw"
+
+
+def test_requests_refused_before_routing_are_logged(gateway, backend):
+    """A malformed head is answered by the HTTP/1 codec, yet it is logged like any request."""
+    be = backend()
+    gw = gateway(log_cfg(be))
+    data = raw(gw.port, b"GET /api/x HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n", timeout=5)
+    rs = parse_responses(data)
+    assert data.closed and len(rs) == 1 and rs[0].status == 400, data
+    doc = json_lines(os.path.join(gw.dir, "access.log"), 1)[0]
+    assert doc["status"] == 400
+    assert doc["error"] == "malformed request"
+    assert re.fullmatch(r"[0-9a-f]{32}", doc["request_id"])
+    assert doc["route"] is None or doc["route"] == ""
+    assert be.received == []
 
 
 def test_lines_appear_promptly(gateway, backend):
