@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/str.h"
 #include "config/node.h"
 #include "config/snapshot.h"
 #include "proxy/route.h"
@@ -22,17 +23,6 @@
 #include "admin/admin-int.h"
 
 #define MAX_HEADERS 32
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 char *pt_admin_query_decode(struct pt_str s, size_t *len)
 {
@@ -45,8 +35,8 @@ char *pt_admin_query_decode(struct pt_str s, size_t *len)
         if (c == '+') {
             c = ' ';
         } else if (c == '%') {
-            int hi = i + 2 < s.len ? hexval(s.ptr[i + 1]) : -1;
-            int lo = i + 2 < s.len ? hexval(s.ptr[i + 2]) : -1;
+            int hi = i + 2 < s.len ? pt_hexval(s.ptr[i + 1]) : -1;
+            int lo = i + 2 < s.len ? pt_hexval(s.ptr[i + 2]) : -1;
             if (hi < 0 || lo < 0) {
                 free(out);
                 return NULL;

@@ -22,6 +22,7 @@
 
 #include "portico/status.h"
 #include "compose/template.h"
+#include "core/str.h"
 #include "http/problem.h"
 
 /* ---- character classes ---- */
@@ -96,25 +97,14 @@ void pt_tpl_percent_encode(struct pt_jbuf *out, struct pt_str s)
     out->len += (size_t)(p - w);
 }
 
-static int hexval(char c)
-{
-    if (is_digit(c))
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 size_t pt_tpl_percent_decode(char *dst, struct pt_str src, bool plus_space)
 {
     size_t n = 0;
     for (size_t i = 0; i < src.len; i++) {
         char c = src.ptr[i];
         if (c == '%' && i + 2 < src.len) {
-            int hi = hexval(src.ptr[i + 1]);
-            int lo = hexval(src.ptr[i + 2]);
+            int hi = pt_hexval(src.ptr[i + 1]);
+            int lo = pt_hexval(src.ptr[i + 2]);
             if (hi >= 0 && lo >= 0) {
                 dst[n++] = (char)(hi << 4 | lo);
                 i += 2;

@@ -25,6 +25,7 @@
 
 #include "portico/status.h"
 #include "core/alloc.h"
+#include "core/hash.h"
 #include "config/node.h"
 
 struct vec {
@@ -275,10 +276,7 @@ static struct pt_conf_node *make_scalar(struct builder *b, const yaml_event_t *e
 
 static size_t hash_name(const char *s)
 {
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-    for (; *s != '\0'; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    return (size_t)h;
+    return (size_t)pt_fnv1a(s, strlen(s), PT_FNV1A_OFFSET);
 }
 
 /* The node most recently anchored as name (YAML lets an anchor be redefined). */

@@ -116,4 +116,16 @@ static inline size_t pt_fmt_hex(char *p, unsigned long long v)
 /** Copy a string literal to p; evaluates to the number of bytes. */
 #define PT_PUT_LIT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), sizeof(lit) - 1)
 
+/** The value of one hexadecimal digit, or -1 when c is not one. */
+static inline int pt_hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 #endif

@@ -23,20 +23,10 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "core/str.h"
 #include "net/cidr.h"
 
 static const uint8_t v4_mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Strict dotted quad, the whole of p[0..n). */
 static int parse_v4(const char *p, size_t n, uint8_t out[4])
@@ -83,7 +73,7 @@ static int parse_v6(const char *p, size_t n, uint8_t out[16])
         size_t start = i;
         unsigned v = 0;
         int d;
-        while (i < n && i - start < 5 && (d = hexval(p[i])) >= 0) {
+        while (i < n && i - start < 5 && (d = pt_hexval(p[i])) >= 0) {
             v = (v << 4) | (unsigned)d;
             i++;
         }

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/str.h"
 #include "http/problem.h"
 #include "plugins/json_edit.h"
 
@@ -150,24 +151,13 @@ static void skip_ws(struct rw *w)
         w->p++;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int hex4(const char *p, const char *end, uint32_t *out)
 {
     if (end - p < 4)
         return -1;
     uint32_t v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hexval(p[i]);
+        int h = pt_hexval(p[i]);
         if (h < 0)
             return -1;
         v = v << 4 | (uint32_t)h;

@@ -26,6 +26,7 @@
 #include "portico/status.h"
 #include "core/alloc.h"
 #include "core/compiler.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "config/config.h"
 #include "config/snapshot.h"
@@ -73,12 +74,7 @@ static void begin_drain(struct pt_server *srv)
 
 static uint64_t content_hash(const char *p, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ull;
-    }
-    return h;
+    return pt_fnv1a(p, n, PT_FNV1A_OFFSET);
 }
 
 /*
@@ -99,7 +95,7 @@ static uint64_t files_hash(const struct pt_snapshot *snap)
             v[3] = (uint64_t)st.st_mtim.tv_nsec;
         }
         h ^= content_hash((const char *)v, sizeof(v)) + i;
-        h *= 1099511628211ull;
+        h *= PT_FNV1A_PRIME;
     }
     return h;
 }

@@ -16,19 +16,10 @@
 #include <sys/types.h>
 
 #include "core/compiler.h"
+#include "core/str.h"
 #include "router/path.h"
 
 /* Value of a hex digit, or -1. */
-static inline int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20; /* ASCII lower case; digits are handled above */
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 static inline char hexupper(char c)
 {
     return (c >= 'a' && c <= 'f') ? (char)(c - ('a' - 'A')) : c;
@@ -65,7 +56,7 @@ ssize_t pt_path_normalize(const char *in, size_t len, char *out)
                 if (pt_unlikely(len - i < 3))
                     return PT_PATH_INVALID;
                 char a = in[i + 1], b = in[i + 2];
-                int hi = hexval((unsigned char)a), lo = hexval((unsigned char)b);
+                int hi = pt_hexval(a), lo = pt_hexval(b);
                 if (pt_unlikely(hi < 0 || lo < 0))
                     return PT_PATH_INVALID;
                 unsigned char d = (unsigned char)(hi << 4 | lo);

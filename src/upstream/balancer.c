@@ -46,6 +46,7 @@
 
 #include "core/alloc.h"
 #include "core/compiler.h"
+#include "core/hash.h"
 #include "http/reqid.h"
 #include "upstream/balancer.h"
 
@@ -81,31 +82,9 @@ static inline uint32_t *slot_active(const struct pt_balancer *b, unsigned worker
 
 /* ---- hashing ----------------------------------------------------------- */
 
-static uint64_t fnv1a64(const void *p, size_t n, uint64_t h)
-{
-    const uint8_t *s = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
-#define FNV_OFFSET 0xcbf29ce484222325ull
-
-static uint64_t fmix64(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdull;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ull;
-    k ^= k >> 33;
-    return k;
-}
-
 static uint64_t key_hash(struct pt_str key)
 {
-    return fmix64(fnv1a64(key.ptr, key.len, FNV_OFFSET));
+    return pt_fmix64(pt_fnv1a(key.ptr, key.len, PT_FNV1A_OFFSET));
 }
 
 /* ---- construction ------------------------------------------------------ */
@@ -149,10 +128,10 @@ static int ring_seeds(const struct pt_service *svc, uint64_t *seed)
     for (size_t i = 0; i < n; i++) {
         const char *a = svc->targets[i].address;
         if (a != NULL) {
-            bh[i].h = fnv1a64(a, strlen(a), FNV_OFFSET);
+            bh[i].h = pt_fnv1a(a, strlen(a), PT_FNV1A_OFFSET);
         } else {
             uint64_t idx = i;
-            bh[i].h = fnv1a64(&idx, sizeof(idx), FNV_OFFSET ^ 1);
+            bh[i].h = pt_fnv1a(&idx, sizeof(idx), PT_FNV1A_OFFSET ^ 1);
         }
         bh[i].idx = i;
     }
@@ -160,7 +139,7 @@ static int ring_seeds(const struct pt_service *svc, uint64_t *seed)
     uint64_t dup = 0;
     for (size_t i = 0; i < n; i++) {
         dup = (i > 0 && bh[i].h == bh[i - 1].h) ? dup + 1 : 0;
-        seed[bh[i].idx] = dup == 0 ? bh[i].h : bh[i].h ^ fmix64(dup * 0x9e3779b97f4a7c15ull);
+        seed[bh[i].idx] = dup == 0 ? bh[i].h : bh[i].h ^ pt_fmix64(dup * 0x9e3779b97f4a7c15ull);
     }
     free(bh);
     return 0;
@@ -202,7 +181,7 @@ static int build_ring(struct pt_balancer *b, const struct pt_service *svc)
     for (size_t i = 0; i < n; i++) {
         uint64_t p = ring_points(b, i);
         for (uint64_t r = 0; r < p; r++) {
-            pts[k].h = fmix64(seed[i] ^ fmix64(r + 1));
+            pts[k].h = pt_fmix64(seed[i] ^ pt_fmix64(r + 1));
             pts[k].target = (uint32_t)i;
             k++;
         }

@@ -45,6 +45,7 @@
 #include "portico/status.h"
 #include "core/alloc.h"
 #include "core/compiler.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "upstream/health.h"
 
@@ -144,12 +145,7 @@ static struct pt_service_health *reg_services[REG_BUCKETS];
 
 static uint64_t fnv(const char *p, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ull;
-    }
-    return h;
+    return pt_fnv1a(p, n, PT_FNV1A_OFFSET);
 }
 
 static int64_t wall_now(void)

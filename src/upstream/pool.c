@@ -13,6 +13,7 @@
 #include "portico/status.h"
 #include "core/alloc.h"
 #include "core/compiler.h"
+#include "core/hash.h"
 #include "net/sock.h"
 #include "net/tls.h"
 #include "upstream/pool.h"
@@ -39,13 +40,7 @@ int pt_pool_init(struct pt_pool *p, struct pt_loop *loop)
 
 static uint64_t addr_hash(const struct sockaddr *addr, socklen_t len)
 {
-    const unsigned char *s = (const unsigned char *)addr;
-    uint64_t h = 1469598103934665603ull;
-    for (socklen_t i = 0; i < len; i++) {
-        h ^= s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
+    return pt_fnv1a(addr, len, PT_FNV1A_OFFSET);
 }
 
 static void idle_unlink(struct pt_upconn *c)
@@ -147,7 +142,7 @@ struct pt_tls_session_cache *pt_pool_bucket_session(struct pt_pool_bucket *b)
 struct pt_pool_bucket *pt_pool_bucket_tls(struct pt_pool *p, const struct sockaddr *addr,
                                           socklen_t len, uint64_t tls_key)
 {
-    uint64_t h = (addr_hash(addr, len) ^ tls_key) * 1099511628211ull;
+    uint64_t h = (addr_hash(addr, len) ^ tls_key) * PT_FNV1A_PRIME;
     for (struct pt_pool_bucket *b = p->table[h & (p->size - 1)]; b != NULL; b = b->chain)
         if (b->hash == h && b->tls_key == tls_key && b->addrlen == len &&
             memcmp(&b->addr, addr, len) == 0)
