@@ -43,14 +43,15 @@
 #include "admin/admin.h"
 #include "admin/admin-int.h"
 
-#define PT_ADMIN_MAX_CONNS 64
-#define ADMIN_BACKLOG      128
-#define ADMIN_IDLE_MS      60000
-#define ADMIN_REQUEST_MS   30000
-#define ADMIN_LINGER_MS    2000
-#define ADMIN_SEND_MS      30000
-#define ADMIN_OUT_HIGH     (1u << 20)
-#define ADMIN_READ_CAP     (PT_ADMIN_MAX_HEAD + PT_ADMIN_MAX_BODY + 65536)
+#define PT_ADMIN_MAX_CONNS    64
+#define ADMIN_BACKLOG         128
+#define ADMIN_ACCEPT_PAUSE_MS 100 /* listener unwatched this long when out of descriptors */
+#define ADMIN_IDLE_MS         60000
+#define ADMIN_REQUEST_MS      30000
+#define ADMIN_LINGER_MS       2000
+#define ADMIN_SEND_MS         30000
+#define ADMIN_OUT_HIGH        (1u << 20)
+#define ADMIN_READ_CAP        (PT_ADMIN_MAX_HEAD + PT_ADMIN_MAX_BODY + 65536)
 
 struct admin_conn;
 
@@ -58,7 +59,8 @@ struct pt_admin {
     struct pt_server *srv;
     struct pt_admin_api api;
     struct pt_io lio;
-    int lfd; /* -1 when not listening */
+    int lfd;                /* -1 when not listening */
+    struct pt_timer lpause; /* armed while out of descriptors: lio unwatched */
     struct sockaddr_storage addr;
     socklen_t addrlen;
     char *addr_text;
@@ -332,6 +334,15 @@ static void conn_cb(struct pt_loop *loop, struct pt_io *io, uint32_t events)
     read_input(c);
 }
 
+static void accept_cb(struct pt_loop *loop, struct pt_io *io, uint32_t events);
+
+static void accept_resume(struct pt_loop *loop, struct pt_timer *t)
+{
+    struct pt_admin *a = PT_CONTAINER_OF(t, struct pt_admin, lpause);
+    if (a->lfd != -1 && pt_loop_add_events(loop, &a->lio, a->lfd, accept_cb, EPOLLIN) != 0)
+        pt_log_err("admin: cannot watch the listener again: %s", strerror(errno));
+}
+
 static void accept_cb(struct pt_loop *loop, struct pt_io *io, uint32_t events)
 {
     (void)events;
@@ -339,8 +350,14 @@ static void accept_cb(struct pt_loop *loop, struct pt_io *io, uint32_t events)
     for (int i = 0; i < 16; i++) {
         int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd == -1) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
-                pt_log_ratelimited(PT_LOG_WARN, 1, "admin: accept: %s", strerror(errno));
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
+                return;
+            pt_log_ratelimited(PT_LOG_WARN, 1, "admin: accept: %s", strerror(errno));
+            if (pt_sock_accept_exhausted(errno)) {
+                /* level-triggered: unwatch for a while instead of spinning (see worker.c) */
+                pt_loop_del(loop, &a->lio);
+                pt_timer_arm(loop, &a->lpause, ADMIN_ACCEPT_PAUSE_MS, accept_resume);
+            }
             return;
         }
         struct admin_conn *c = a->nopen < PT_ADMIN_MAX_CONNS ? pt_calloc(1, sizeof(*c)) : NULL;
@@ -375,7 +392,10 @@ static void close_listener(struct pt_admin *a)
 {
     if (a->lfd == -1)
         return;
-    pt_loop_del(&a->srv->loop, &a->lio);
+    if (pt_timer_armed(&a->lpause))
+        pt_timer_disarm(&a->srv->loop, &a->lpause);
+    else
+        pt_loop_del(&a->srv->loop, &a->lio);
     close(a->lfd);
     a->lfd = -1;
     free(a->addr_text);
@@ -418,6 +438,7 @@ static struct pt_admin *admin_new(struct pt_server *srv)
         return NULL;
     a->srv = srv;
     a->lfd = -1;
+    pt_timer_init(&a->lpause);
     a->api.host = &server_host;
     a->api.ctx = srv;
     return a;

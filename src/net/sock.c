@@ -145,3 +145,8 @@ char *pt_sock_format_addr(const struct sockaddr *sa, char *buf, size_t size)
     }
     return buf;
 }
+
+bool pt_sock_accept_exhausted(int err)
+{
+    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}

@@ -24,6 +24,15 @@ int pt_sock_error(int fd);
 void pt_sock_nodelay(int fd);
 
 /**
+ * Whether an accept() error means the process or the kernel is out of a
+ * resource (descriptors, socket buffers, memory).  The pending connection
+ * stays in the backlog, so a level-triggered listener would report it again
+ * at once: the caller must stop watching the listener for a while instead
+ * of spinning.
+ */
+bool pt_sock_accept_exhausted(int err);
+
+/**
  * Parse "host:port", "[v6]:port", ":port" or "port" without name
  * resolution; host "" or "*" means any address.  0 or -1.
  */

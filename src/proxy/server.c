@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -562,6 +563,34 @@ static int bind_all(const struct pt_snapshot *snap, unsigned nworkers, int *fds)
     return 0;
 }
 
+/*
+ * Every client connection can hold an upstream connection too, so the
+ * descriptor limit bounds what max_connections can deliver.  Take the whole
+ * hard limit (as HAProxy does; the soft default of 1024 would cap a busy
+ * node at about 500 proxied connections) and say so when even that is short
+ * (an info line, not a warning: max_connections is often set high on purpose
+ * as "no limit of ours").
+ * Running out anyway is handled: the listeners pause (worker.c), connects
+ * fail over to 502/503 like any connection error.
+ */
+static void raise_fd_limit(const struct pt_snapshot *snap)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = was;
+    }
+    uint64_t want = (uint64_t)snap->server.max_connections * 2 + 64;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+        pt_log_info("the descriptor limit (%llu) is below 2 x limits.max_connections + 64 = %llu; "
+                    "raise it (ulimit -n, LimitNOFILE=) or lower max_connections",
+                    (unsigned long long)rl.rlim_cur, (unsigned long long)want);
+}
+
 int pt_server_run(struct pt_snapshot *snap, const char *config_path,
                   const struct pt_server_hooks *hooks)
 {
@@ -585,6 +614,7 @@ int pt_server_run(struct pt_snapshot *snap, const char *config_path,
     sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by the workers */
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit(snap);
 
     if (config_path != NULL) {
         size_t len = 0;

@@ -18,6 +18,7 @@
 #include "core/compiler.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "net/sock.h"
 #include "config/snapshot.h"
 #include "proxy/h1_server.h"
 #include "proxy/proxy.h"
@@ -25,7 +26,49 @@
 #include "proxy/worker.h"
 #include "router/router.h"
 
-#define ACCEPT_BATCH 64
+#define ACCEPT_BATCH    64
+#define ACCEPT_PAUSE_MS 100 /* how long a worker stops accepting when out of descriptors */
+
+static void accept_cb(struct pt_loop *loop, struct pt_io *io, uint32_t events);
+
+/* Start or stop watching every open listener (both are idempotent). */
+static void watch_listeners(struct pt_worker *w, bool on)
+{
+    for (size_t i = 0; i < w->nlisteners; i++) {
+        struct pt_listener *l = &w->listeners[i];
+        if (!l->open)
+            continue;
+        if (on)
+            pt_loop_add_events(&w->loop, &l->io, l->io.fd, accept_cb, EPOLLIN);
+        else
+            pt_loop_del(&w->loop, &l->io);
+    }
+}
+
+static void accept_resume(struct pt_loop *loop, struct pt_timer *t)
+{
+    (void)loop;
+    struct pt_worker *w = PT_CONTAINER_OF(t, struct pt_worker, accept_timer);
+    w->accept_paused = false;
+    if (!w->draining)
+        watch_listeners(w, true);
+}
+
+/*
+ * Out of descriptors (or socket memory): the connection stays queued and the
+ * listener stays readable, so keep accepting would spin the loop at 100 %
+ * CPU.  Stop watching the listeners for a moment, like nginx does; the
+ * connections being served meanwhile free descriptors and the backlog keeps
+ * the waiting clients.
+ */
+static void accept_pause(struct pt_worker *w)
+{
+    if (w->accept_paused)
+        return;
+    w->accept_paused = true;
+    watch_listeners(w, false);
+    pt_timer_arm(&w->loop, &w->accept_timer, ACCEPT_PAUSE_MS, accept_resume);
+}
 
 static void accept_cb(struct pt_loop *loop, struct pt_io *io, uint32_t events)
 {
@@ -40,8 +83,12 @@ static void accept_cb(struct pt_loop *loop, struct pt_io *io, uint32_t events)
         if (fd == -1) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                pt_log_ratelimited(PT_LOG_ERR, 1, "worker %u: accept: %s", w->id, strerror(errno));
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            pt_log_ratelimited(PT_LOG_ERR, 1, "worker %u: accept: %s%s", w->id, strerror(errno),
+                               pt_sock_accept_exhausted(errno) ? "; not accepting for 100 ms" : "");
+            if (pt_sock_accept_exhausted(errno))
+                accept_pause(w);
             return;
         }
         if (w->nconns >= w->max_conns) {
@@ -61,6 +108,7 @@ int pt_worker_init(struct pt_worker *w, struct pt_server *srv, unsigned id, cons
     memset(w, 0, sizeof(*w));
     w->id = id;
     w->server = srv;
+    pt_timer_init(&w->accept_timer);
     if (pt_loop_init(&w->loop) != 0)
         return PT_ERR_IO;
     w->loop.data = w;
@@ -99,6 +147,8 @@ int pt_worker_init(struct pt_worker *w, struct pt_server *srv, unsigned id, cons
 
 static void close_listeners(struct pt_worker *w)
 {
+    pt_timer_disarm(&w->loop, &w->accept_timer);
+    w->accept_paused = false;
     for (size_t i = 0; i < w->nlisteners; i++) {
         struct pt_listener *l = &w->listeners[i];
         if (!l->open)
@@ -300,6 +350,9 @@ static void apply_listeners(struct pt_worker *w, const int *fds, size_t n)
             continue;
         }
         l->open = true;
+        l->io.fd = fds[i];
+        if (w->accept_paused)
+            continue; /* accept_resume() watches it */
         if (pt_loop_add_events(&w->loop, &l->io, fds[i], accept_cb, EPOLLIN) != 0) {
             pt_log_err("worker %u: cannot watch a listener: %s", w->id, strerror(errno));
             close(fds[i]);

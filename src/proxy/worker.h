@@ -59,6 +59,8 @@ struct pt_worker {
     size_t nconns;
     size_t max_conns;
     bool draining;
+    bool accept_paused;        /* out of descriptors: listeners unwatched until accept_timer */
+    struct pt_timer accept_timer;
     struct pt_exchange *free_exchanges;
     size_t nfree_exchanges;
 };

@@ -9,6 +9,7 @@ only.
 
 import copy
 import os
+import resource
 import re
 import signal
 import socket
@@ -108,7 +109,7 @@ class Gateway:
     """
 
     def __init__(self, workdir, config=None, *, args=None, env=None, workers=1, expect_errors=(),
-                 port=None, ready_timeout=10.0, filename="portico.yaml"):
+                 port=None, ready_timeout=10.0, filename="portico.yaml", nofile=None):
         self.dir = str(workdir)
         os.makedirs(self.dir, exist_ok=True)
         self.port = port or free_port()
@@ -119,6 +120,7 @@ class Gateway:
         self.workers = workers
         self.expect_errors = list(expect_errors)
         self.ready_timeout = ready_timeout
+        self.nofile = nofile  # RLIMIT_NOFILE (soft = hard) for the process, or None
         self.config_path = os.path.join(self.dir, filename)
         self.log_path = os.path.join(self.dir, "gateway.log")
         self.stdout_path = os.path.join(self.dir, "stdout.log")
@@ -175,8 +177,15 @@ class Gateway:
                     for a in self.args]
         self._log_f = open(self.log_path, "ab")
         self._out_f = open(self.stdout_path, "ab")
+        preexec = None
+        if self.nofile is not None:
+            n = self.nofile
+
+            def preexec():
+                resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
         self.proc = subprocess.Popen([portico_bin()] + argv, stdout=self._out_f, stderr=self._log_f,
-                                     stdin=subprocess.DEVNULL, env=gateway_env(self.env), cwd=self.dir)
+                                     stdin=subprocess.DEVNULL, env=gateway_env(self.env), cwd=self.dir,
+                                     preexec_fn=preexec)
         if wait:
             self.wait_ready()
         return self
