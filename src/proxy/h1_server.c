@@ -455,6 +455,17 @@ static bool h1_send_body(struct pt_exchange *ex, const char *data, size_t n, boo
     return r == 1;
 }
 
+/*
+ * Hand n request bytes (body, chunk framing or tunnel data) from rbuf to the
+ * exchange.  bytes_in counts here, at consumption, not at read: a read can
+ * also bring the next pipelined request, whose bytes are its own.
+ */
+static inline void rbuf_take(struct pt_h1_conn *c, size_t n)
+{
+    pt_buf_consume(&c->rbuf, n);
+    c->ex->bytes_in += n;
+}
+
 /* Read more request bytes into rbuf if the socket has any.  Returns bytes read,
  * 0 at EOF, PT_AGAIN when nothing is there, or an error. */
 static ssize_t read_more(struct pt_h1_conn *c)
@@ -465,8 +476,6 @@ static ssize_t read_more(struct pt_h1_conn *c)
     ssize_t r = conn_read(c, READ_MIN_ROOM, PT_BUF_SIZE, &drained);
     if (drained && !c->rdhup)
         c->readable = false;
-    if (r > 0 && c->ex != NULL)
-        c->ex->bytes_in += (size_t)r;
     if (r == 0)
         c->eof = true;
     if (r == PT_ERR_TOO_LARGE) /* the buffer is full of unconsumed body: wait */
@@ -525,7 +534,7 @@ static int peek_chunked(struct pt_h1_conn *c, struct pt_str *data, bool *end)
             return 0;
         }
         if (c->body->chunked.done) {
-            pt_buf_consume(&c->rbuf, c->body->dec_off);
+            rbuf_take(c, c->body->dec_off);
             c->body->dec_off = 0;
             *data = PT_STR_NULL;
             *end = true;
@@ -552,7 +561,7 @@ static int peek_chunked(struct pt_h1_conn *c, struct pt_str *data, bool *end)
                 continue;
             }
             /* framing only: drop it */
-            pt_buf_consume(&c->rbuf, c->body->dec_off);
+            rbuf_take(c, c->body->dec_off);
             c->body->dec_off = 0;
             if (k > 0 || c->body->chunked.done)
                 continue;
@@ -623,16 +632,16 @@ static void h1_body_consume(struct pt_exchange *ex, size_t n)
     switch (c->body_mode) {
     case BODY_LENGTH:
         c->body->remaining -= n;
-        pt_buf_consume(&c->rbuf, n);
+        rbuf_take(c, n);
         break;
     case BODY_CHUNKED:
-        pt_buf_consume(&c->rbuf, c->body->pend_off + n);
+        rbuf_take(c, c->body->pend_off + n);
         c->body->dec_off -= c->body->pend_off + (uint32_t)n;
         c->body->pend_off = 0;
         c->body->pend_len -= (uint32_t)n;
         break;
     case BODY_TUNNEL:
-        pt_buf_consume(&c->rbuf, n);
+        rbuf_take(c, n);
         break;
     }
 }
@@ -916,13 +925,6 @@ static void start_exchange(struct pt_h1_conn *c, size_t head_len, const struct p
         r->body = PT_BODY_NONE;
         break;
     }
-    /* body bytes that came with the head were read before the exchange existed */
-    size_t early = pt_buf_len(&c->rbuf);
-    if (c->body_mode == BODY_NONE)
-        early = 0;
-    else if (c->body_mode == BODY_LENGTH && early > c->body->remaining)
-        early = (size_t)c->body->remaining;
-    ex->bytes_in += early;
     disarm(c);
     const char *why = analyse_target(ex);
     if (why == NULL && c->body_mode == BODY_CHUNKED && !chunked_prefix_valid(c))

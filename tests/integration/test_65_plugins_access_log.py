@@ -117,6 +117,26 @@ def test_json_fields_after_known_traffic(gateway, backend, dead_addr):
     assert isinstance(d["error"], str) and d["error"], "why the gateway answered itself"
 
 
+def test_bytes_in_of_pipelined_requests_with_bodies(gateway, backend):
+    """bytes_in is each request's own bytes even when one read brings the
+    end of a body together with the next requests (a length body, a chunked
+    body with its framing, and a plain GET, pipelined in one write)."""
+    be = backend()
+    gw = gateway(log_cfg(be))
+    log = os.path.join(gw.dir, "access.log")
+    reqs = [
+        build_request("POST", "/api/a", [("Content-Type", "text/plain")], b"x" * 300),
+        build_request("POST", "/api/b", [("Transfer-Encoding", "chunked")], None)
+        + b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n",
+        build_request("GET", "/api/c", [("Connection", "close")]),
+    ]
+    out = raw(gw.port, b"".join(reqs))
+    assert [r.status for r in parse_responses(out, ["POST", "POST", "GET"])] == [200, 200, 200]
+    docs = json_lines(log, 3)
+    assert [d["path"] for d in docs] == ["/api/a", "/api/b", "/api/c"]
+    assert [d["bytes_in"] for d in docs] == [len(r) for r in reqs]
+
+
 def test_json_strings_are_escaped(gateway, backend):
     be = backend()
     gw = gateway(log_cfg(be))
