@@ -25,6 +25,7 @@
 #include "admin/admin.h"
 #include "config/config.h"
 #include "net/tls.h"
+#include "net/tls_sessions.h"
 #include "proxy/server.h"
 
 enum { EXIT_OK = 0, EXIT_CONFIG = 1, EXIT_RUNTIME = 2 };
@@ -128,7 +129,9 @@ static struct pt_snapshot *load(const char *path, unsigned workers, bool print_w
 static int run_snapshot(struct pt_snapshot *snap, const char *path)
 {
     pt_log_level = snap->server.log_level;
-    return pt_server_run(snap, path, &server_hooks); /* takes the snapshot over */
+    int rc = pt_server_run(snap, path, &server_hooks); /* takes the snapshot over */
+    pt_tls_sessions_clear();
+    return rc;
 }
 
 static int cmd_run(const struct options *o)

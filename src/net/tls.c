@@ -9,8 +9,9 @@
  * whose names (SAN DNS entries, else the CN) match the SNI, exact names
  * first, then a "*.rest" wildcard for the first label.  Settings that the
  * switch does not carry over (verify mode, options) are the same on every
- * context.  The session cache and the session id context belong to the
- * initial context, as OpenSSL reads them from there.
+ * context.  The session id context belongs to the initial context, as
+ * OpenSSL reads it from there; the session cache is the process's
+ * (tls_sessions.c), so that, like the ticket keys, it survives reloads.
  *
  * Session tickets are encrypted with process-wide keys (AES-256-CBC and
  * HMAC-SHA256, OpenSSL's own ticket format) that do not belong to any
@@ -41,6 +42,7 @@
 
 #include "core/alloc.h"
 #include "net/tls-int.h"
+#include "net/tls_sessions.h"
 
 #define SESSION_TIMEOUT_S 3600
 #define MAX_PEM_FILE      (1u << 20)
@@ -626,7 +628,7 @@ int pt_tls_server_finish(struct pt_tls_server *s, struct pt_tls_report *r)
             report(r, PT_TLS_F_NONE, "cannot set the session id context");
             return -1;
         }
-        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+        pt_tls_sessions_attach(ctx); /* the process's cache: it outlives this context */
         SSL_CTX_set_timeout(ctx, SESSION_TIMEOUT_S);
         SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
         SSL_CTX_set_tlsext_servername_callback(ctx, servername_cb);

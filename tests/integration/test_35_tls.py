@@ -164,16 +164,37 @@ def resume(port, sess, first, *extra):
     return re.search(r"^Reused, ", out, re.M) is not None
 
 
-@pytest.mark.parametrize("version", ["-tls1_3", "-tls1_2"])
-def test_session_resumption_survives_a_reload(gateway, backend, certs, tmp_path, version):
+@pytest.mark.parametrize("client", [["-tls1_3"], ["-tls1_2"], ["-tls1_2", "-no_ticket"]],
+                         ids=["tls1.3-ticket", "tls1.2-ticket", "tls1.2-session-id"])
+def test_session_resumption_survives_a_reload(gateway, backend, certs, tmp_path, client):
+    """Tickets (keys kept by the process) and, for TLS 1.2 clients without
+    ticket support, the session-id cache (also the process's)."""
     be = backend()
     gw = tls_gateway(gateway, certs, be)
     sess = str(tmp_path / "sess.pem")
-    assert not resume(gw.port, sess, True, version), "first connection: a full handshake"
-    assert resume(gw.port, sess, False, version), "second: resumed with the ticket"
+    assert not resume(gw.port, sess, True, *client), "first connection: a full handshake"
+    assert resume(gw.port, sess, False, *client), "second: resumed"
     gw.reload()
     wait_log(gw, r"SIGHUP: configuration 2 applied")
-    assert resume(gw.port, sess, False, version), "resumed across a reload (the ticket keys are kept)"
+    assert resume(gw.port, sess, False, *client), "resumed across a reload"
+    gw.reload()
+    wait_log(gw, r"SIGHUP: configuration 3 applied")
+    assert resume(gw.port, sess, False, *client), "and across a second one"
+
+
+def test_session_id_resumption_keeps_mtls_apart(gateway, backend, certs, tmp_path):
+    """A session made on a listener without client certificates must not
+    resume on one that requires them, even though the cache is shared."""
+    be = backend()
+    plain = tls_gateway(gateway, certs, be)
+    strict = tls_gateway(gateway, certs, be, client_ca=cert(certs, "ca.pem"), client_verify="require")
+    sess = str(tmp_path / "sess.pem")
+    assert not resume(plain.port, sess, True, "-tls1_2", "-no_ticket")
+    assert resume(plain.port, sess, False, "-tls1_2", "-no_ticket")
+    rc, out = s_client(strict.port, "-servername", "a.example", "-tls1_2", "-no_ticket", "-sess_in", sess,
+                       data=GET_CLOSE)
+    assert not re.search(r"^Reused, ", out, re.M), out
+    assert "HTTP/1.1 200" not in out, "no client certificate: no answer"
 
 
 def wait_log(gw, pattern, timeout=10):
