@@ -45,6 +45,8 @@ struct pt_admin_status {
     long connections;
     bool ready;    /* configuration loaded, every listener up */
     bool draining; /* stopping */
+    /* not ready yet because this service's first DNS answer is awaited */
+    const char *waiting_for;
 };
 
 struct pt_admin_host {

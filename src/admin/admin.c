@@ -35,6 +35,7 @@
 #include "config/snapshot.h"
 #include "net/io.h"
 #include "net/sock.h"
+#include "upstream/discovery.h"
 #include "plugins/access_log.h"
 #include "plugins/cache.h"
 #include "proxy/server.h"
@@ -105,7 +106,13 @@ static void host_status(void *ctx, struct pt_admin_status *st)
     st->uptime_s = uptime(srv);
     st->workers = srv->nworkers;
     st->connections = atomic_load_explicit(&srv->connections, memory_order_relaxed);
-    st->ready = srv->ready;
+    st->waiting_for = NULL;
+    if (!srv->discovery_settled && srv->discovery != NULL)
+        st->waiting_for = pt_discovery_unsettled(srv->discovery);
+    /* A latch: services added by a later reload do not take readiness away. */
+    if (srv->ready && st->waiting_for == NULL)
+        srv->discovery_settled = true;
+    st->ready = srv->ready && st->waiting_for == NULL;
     st->draining = srv->draining;
 }
 

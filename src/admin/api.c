@@ -250,10 +250,15 @@ static void get_ready(const struct pt_admin_api *api, struct pt_admin_resp *resp
         return;
     }
     char id[PT_REQID_GEN_LEN];
-    json_t *j = problem_object(503, "not-ready",
-                               st.draining ? "draining: the gateway is stopping"
-                                           : "starting: the listeners are not up yet",
-                               id);
+    char why[192];
+    if (st.draining)
+        snprintf(why, sizeof(why), "draining: the gateway is stopping");
+    else if (st.waiting_for != NULL)
+        snprintf(why, sizeof(why), "starting: waiting for the first DNS answer for service %.100s",
+                 st.waiting_for);
+    else
+        snprintf(why, sizeof(why), "starting: the listeners are not up yet");
+    json_t *j = problem_object(503, "not-ready", why, id);
     json_object_set_new(j, "ready", json_false());
     send_problem(resp, 503, j, id);
 }

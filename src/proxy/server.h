@@ -53,6 +53,7 @@ struct pt_server {
     uint64_t started_wall_ms;
     struct pt_health_checks *checks; /* active health checks, on `loop` */
     struct pt_discovery *discovery;  /* DNS discovery, on `loop`; NULL if c-ares cannot start */
+    bool discovery_settled;          /* every first lookup ended once after start (a latch) */
     char *applied_text; /* the configuration text in use (NULL: none, e.g. proxy mode) */
     size_t applied_len;
     struct pt_defer rediscover; /* discovery changed some targets: compile applied_text again */

@@ -74,6 +74,10 @@ struct job {
     struct pt_discovered_target *cur; /* the last good answer */
     size_t ncur;
     bool dying;
+    /* The first round has ended and its answer, if any, is in the published
+     * configuration (readiness waits for it: pt_discovery_unsettled). */
+    bool settled;
+    bool settle_on_notify;
 };
 
 struct pt_discovery {
@@ -180,6 +184,9 @@ static void notify_task(struct pt_loop *loop, void *arg)
     (void)loop;
     struct pt_discovery *d = arg;
     d->changed(d->ctx);
+    for (struct job *j = d->jobs; j != NULL; j = j->next)
+        if (j->settle_on_notify)
+            j->settled = true;
 }
 
 static int cmp_target(const void *a, const void *b)
@@ -254,6 +261,7 @@ static void finish_round(struct job *j)
             (uint64_t)j->min_ttl * 1000 < MIN_REFRESH ? MIN_REFRESH : (uint64_t)j->min_ttl * 1000;
     pt_timer_arm(j->d->loop, &j->refresh, next, refresh_cb);
     if (j->nfound == 0) {
+        j->settled = true; /* a failed first lookup counts: the other services must not wait */
         pt_log_ratelimited(PT_LOG_WARN, 1,
                            "discovery: %s: no address for %s (%s); keeping the last answer (%zu "
                            "target%s)",
@@ -268,8 +276,10 @@ static void finish_round(struct job *j)
         if (k == 0 || strcmp(j->found[i].address, j->found[k - 1].address) != 0)
             j->found[k++] = j->found[i];
     j->nfound = k;
-    if (same_answer(j))
+    if (same_answer(j)) {
+        j->settled = true;
         return;
+    }
     struct pt_discovered_target *tmp = j->cur;
     size_t cap = j->ncur;
     j->cur = j->found;
@@ -287,7 +297,16 @@ static void finish_round(struct job *j)
     }
     pt_log_info("discovery: %s: %s gives %zu target%s: %s%s", j->service, j->dns, j->ncur,
                 j->ncur == 1 ? "" : "s", list, at >= sizeof(list) - 1 ? " ..." : "");
+    j->settle_on_notify = !j->settled;
     pt_loop_defer(j->d->loop, &j->d->notify, notify_task, j->d);
+}
+
+const char *pt_discovery_unsettled(const struct pt_discovery *d)
+{
+    for (const struct job *j = d->jobs; j != NULL; j = j->next)
+        if (!j->settled && !j->dying)
+            return j->service;
+    return NULL;
 }
 
 static void query(struct job *j, const char *name, int type, uint16_t port, unsigned weight);

@@ -45,6 +45,13 @@ void pt_discovery_sync(struct pt_discovery *d, struct pt_service *const *service
 void pt_discovery_lookup(void *d, const char *service, const struct pt_discovery_conf *conf,
                          const struct pt_discovered_target **out, size_t *n);
 
+/**
+ * The name of a service whose first lookup has not ended yet (or whose
+ * first answer is not published yet), or NULL when every one has had its
+ * answer, good or bad.  The gateway reports not ready until then.
+ */
+const char *pt_discovery_unsettled(const struct pt_discovery *d);
+
 /** Stop every lookup and free (the loop must still be alive). */
 void pt_discovery_free(struct pt_discovery *d);
 

@@ -70,6 +70,7 @@ static void fake_status(void *ctx, struct pt_admin_status *st)
     st->workers = 2;
     st->connections = 3;
     st->ready = (version & 1) != 0;
+    st->waiting_for = (version & 2) != 0 ? "users" : NULL;
     st->draining = false;
 }
 

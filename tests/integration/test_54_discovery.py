@@ -5,6 +5,7 @@ hosts file the test edits (SIGHUP makes it read the file again)."""
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -226,6 +227,48 @@ def test_no_answer_yet_is_503(gateway, dns):
     assert targets(gw) == []
     time.sleep(1.5)
     assert "no address for nothing.internal" in gw.log()
+
+
+def ready(gw):
+    try:
+        r = requests.get(gw.admin_url("/ready"), timeout=10)
+    except requests.ConnectionError:
+        return None  # the admin listener is not up yet
+    return r
+
+
+def test_ready_waits_for_the_first_lookup(gateway, backend, dns):
+    """/ready stays 503 until each discovery service's first lookup ended,
+    so a load balancer does not send traffic to a node that would answer
+    503 for want of targets; a lookup that fails still ends the wait."""
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a resolver that never answers
+    sink.bind(("127.0.0.1", 0))
+    try:
+        gw = gateway(discovery_config({"dns": "users.internal", "port": 9, "interval": "1s",
+                                       "resolver": "127.0.0.1:%d" % sink.getsockname()[1]}),
+                     expect_errors=[UPSTREAM_ERRORS])
+        assert wait_until(lambda: ready(gw) is not None, 5)
+        r = ready(gw)
+        assert r.status_code == 503, r.text
+        assert r.json()["ready"] is False
+        assert "waiting for the first DNS answer for service users" in r.json()["detail"], r.text
+        # c-ares gives up (2 tries of 2 s): ready, with no target for that service
+        assert wait_until(lambda: ready(gw).status_code == 200, 15), ready(gw).text
+        assert requests.get(gw.url("/"), timeout=10).status_code == 503
+    finally:
+        sink.close()
+
+    # With a resolver that answers, ready means the answer is in use.
+    port = free_port()
+    a = backend("a", host="127.0.0.2", port=port)
+    d = dns()
+    d.write_hosts("127.0.0.2 users.internal\n")
+    d.start()
+    gw2 = gateway(discovery_config({"dns": "users.internal", "port": port, "interval": "1s",
+                                    "resolver": d.addr}))
+    assert wait_until(lambda: ready(gw2) is not None and ready(gw2).status_code == 200, 10)
+    assert requests.get(gw2.url("/first"), timeout=10).status_code == 200
+    assert served(a) == 1
 
 
 def test_discovery_keys_are_validated(tmp_path):
