@@ -5,7 +5,8 @@
  * response is collected up to max_body_bytes and decoded.
  *
  * The request carries what a proxied one does (X-Forwarded-For / -Proto /
- * -Host, X-Request-Id, a child traceparent of the client's trace), plus the
+ * -Host, X-Request-Id, a child traceparent of the client's trace and its
+ * tracestate when that trace is continued), plus the
  * client headers listed in forward_headers and the call's own headers.
  *
  * Callbacks from the upcall only record what happened and tell run.c
@@ -167,6 +168,8 @@ static bool build_headers(struct pt_ccall *cc, const struct pt_tpl_scope *s, str
     pt_traceparent_child(&ex->trace, &cc->trace);
     pt_traceparent_format(&cc->trace, tp);
     put_header(out, PT_STR_LIT("traceparent"), pt_str_make(tp, sizeof(tp)));
+    if (ex->trace_continued && pt__compose_client_header(ex, PT_STR_LIT("tracestate"), &v))
+        put_header(out, PT_STR_LIT("tracestate"), v);
     if (out->oom) {
         pt_ccall_failed(cc, "could not be built (out of memory)", false);
         return false;

@@ -75,8 +75,8 @@ static const char *const framing[] = {
 bool pt_compose_request_header_reserved(struct pt_str name)
 {
     static const char *const ours[] = {
-        "traceparent",      "x-forwarded-for", "x-forwarded-proto",
-        "x-forwarded-host", "accept-encoding", NULL,
+        "traceparent",     "tracestate", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+        "accept-encoding", NULL,
     };
     return in_list(name, framing) || in_list(name, ours);
 }

@@ -66,10 +66,11 @@ void pt_forward_identity(struct pt_exchange *ex)
     const struct pt_h1_header *tp =
         pt_h1_find_header(r->headers, r->nheaders, PT_STR_LIT("traceparent"));
     struct pt_traceparent in;
-    if (tp != NULL && pt_traceparent_parse(tp->value, &in) == 0)
+    ex->trace_continued = tp != NULL && pt_traceparent_parse(tp->value, &in) == 0;
+    if (ex->trace_continued)
         pt_traceparent_child(&in, &ex->trace);
     else
-        pt_traceparent_new(&ex->trace, true);
+        pt_traceparent_new(&ex->trace, true); /* and the client's tracestate, if any, is dropped */
 
     ex->peer_trusted = pt_cidr_list_contains(sc->trusted_proxies, sc->ntrusted_proxies, &ex->peer);
     if (ex->peer_trusted)
@@ -201,6 +202,8 @@ static bool replaced_upstream(const struct pt_exchange *ex, struct pt_str n, boo
     switch (n.len) {
     case 4:
         return pt_str_case_eq_lit(n, "host");
+    case 10: /* W3C Trace Context: it belongs to the trace in traceparent */
+        return !ex->trace_continued && pt_str_case_eq_lit(n, "tracestate");
     case 11:
         return pt_str_case_eq_lit(n, "traceparent");
     case 12:

@@ -60,6 +60,7 @@ struct pt_exchange {
     uint8_t request_id_len;
     struct pt_str request_id_header; /* "X-Request-Id" unless the request-id plugin renames it */
     struct pt_traceparent trace;     /* this hop's context (trace id + our span id) */
+    bool trace_continued; /* the client's traceparent was valid: its tracestate goes on */
 
     struct pt_str upstream_path; /* path + query as sent upstream */
     uint64_t body_limit;         /* request body bytes allowed */

@@ -147,6 +147,19 @@ def test_invalid_traceparent_starts_a_new_trace(gateway, backend, bad):
     assert trace_id != "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
+@pytest.mark.parametrize("parent", [None, "garbage"], ids=["no-traceparent", "invalid-traceparent"])
+def test_tracestate_of_a_trace_not_continued_is_dropped(gateway, backend, parent):
+    """W3C Trace Context: tracestate belongs to the trace in traceparent; a
+    tracestate without a valid traceparent is discarded when the gateway
+    starts a new trace, so vendors do not join entries to the wrong trace."""
+    headers = [("tracestate", "congo=t61rcWkgMzE")]
+    if parent is not None:
+        headers.append(("traceparent", parent))
+    req, _ = forward(gateway, backend, headers)
+    assert len(req.headers_all("traceparent")) == 1
+    assert req.headers_all("tracestate") == []
+
+
 def test_hop_by_hop_request_headers_are_dropped(gateway, backend):
     req, _ = forward(gateway, backend, [
         ("Connection", "keep-alive, X-Custom-Hop"),

@@ -460,7 +460,7 @@ def test_calls_carry_request_id_trace_and_forwarded_headers(gateway, backend):
     ])
     trace = "4bf92f3577b34da6a3ce929d0e0e4736"
     r = get(gw, "/c", [("traceparent", "00-%s-00f067aa0ba902b7-01" % trace), ("X-Request-Id", "req-123"),
-                       ("X-Forwarded-For", "203.0.113.9")], )
+                       ("X-Forwarded-For", "203.0.113.9"), ("tracestate", "congo=t61rcWkgMzE")], )
     doc(r)
     assert r.header("X-Request-Id") == "req-123"
     parents = set()
@@ -474,7 +474,15 @@ def test_calls_carry_request_id_trace_and_forwarded_headers(gateway, backend):
         assert req.header("X-Forwarded-Proto") == "http"
         assert req.header("X-Forwarded-Host") == "localhost"
         assert req.header("Host") == be.addr
+        assert req.headers_all("tracestate") == ["congo=t61rcWkgMzE"], "the trace context goes on whole"
     assert len(parents) == 3, "each call is its own span"
+
+    # A tracestate without a valid traceparent belongs to no trace we continue.
+    n = len(be.received)
+    doc(get(gw, "/c", [("traceparent", "garbage"), ("tracestate", "congo=t61rcWkgMzE")]))
+    for req in be.received[n:]:
+        assert parse_traceparent(req.header("traceparent"))[0] != trace
+        assert req.headers_all("tracestate") == []
 
 
 def test_head_request_and_methods(gateway, backend):
