@@ -939,6 +939,20 @@ static void start_exchange(struct pt_h1_conn *c, size_t head_len, const struct p
 
 /* ---- reading request heads ---- */
 
+/*
+ * The head outgrew max_header_bytes.  When not even the request line fits,
+ * the request-target is what is too long: 414 (RFC 9112 section 3), as
+ * nginx answers; otherwise the header fields are: 431.
+ */
+static void head_too_large(struct pt_h1_conn *c, size_t limit)
+{
+    size_t len = pt_buf_len(&c->rbuf);
+    if (memchr(pt_buf_head(&c->rbuf), '\n', len < limit ? len : limit) == NULL)
+        send_early_error(c, 414, "request-target too long");
+    else
+        send_early_error(c, 431, "request header section too large");
+}
+
 static void parse_head(struct pt_h1_conn *c)
 {
     const struct pt_server_conf *sc = server_conf(c);
@@ -948,7 +962,7 @@ static void parse_head(struct pt_h1_conn *c)
                                 MAX_REQUEST_HEADERS);
     if (n == PT_PARSE_PARTIAL) {
         if (len > sc->max_header_bytes) {
-            send_early_error(c, 431, "request header section too large");
+            head_too_large(c, sc->max_header_bytes);
             return;
         }
         c->parse_last = (uint32_t)len;
@@ -1019,7 +1033,7 @@ static void process_input(struct pt_h1_conn *c)
         if (r == PT_AGAIN)
             continue;
         if (r == PT_ERR_TOO_LARGE) {
-            send_early_error(c, 431, "request header section too large");
+            head_too_large(c, sc->max_header_bytes);
             return;
         }
         if (r < 0) {

@@ -100,6 +100,17 @@ def test_bad_chunk_framing_after_good_data_is_400(strict_gw, body):
     assert all(r.target != "/after" for r in be.received)
 
 
+def test_414_on_a_request_target_longer_than_the_head_limit(strict_gw):
+    """RFC 9112 section 3: a request-target longer than the server parses is 414."""
+    gw, be = strict_gw
+    data = raw(gw.port, b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", timeout=5)
+    rs = parse_responses(data)
+    assert rs, data
+    assert_problem(rs[0], 414, "uri-too-long", gw)
+    assert data.closed
+    assert be.received == []
+
+
 def test_431_on_one_huge_header(strict_gw):
     gw, be = strict_gw
     r = raw(gw.port, build_request("GET", "/", [("X-Big", "b" * 20000)]), timeout=5)
