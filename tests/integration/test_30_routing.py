@@ -101,6 +101,19 @@ def test_hosts_with_wildcards(gateway, backend):
     assert which(gw, "/h", host="api.example.org") == "any"
 
 
+def test_absolute_form_authority_overrides_host(gateway, backend):
+    """RFC 9112 section 3.2.2: with an absolute-form request-target the
+    authority is the host (the Host field is ignored) and the backend gets
+    the origin form."""
+    gw = routed(gateway, backend,
+                ("api", "/h", {"match": {"paths": ["/h"], "hosts": ["api.example.com"]}}),
+                ("any", "/h", {}))
+    assert upstream(gw, "http://api.example.com/h?x=1", host="other.example.org") == ("api", "/h?x=1")
+    assert upstream(gw, "http://other.example.org/h", host="api.example.com") == ("any", "/h")
+    req = gw.backends["api"].received[0]
+    assert req.header("X-Forwarded-Host") == "api.example.com"
+
+
 def test_host_only_routes_give_404_for_other_hosts(gateway, backend):
     gw = routed(gateway, backend, ("api", "/h", {"match": {"paths": ["/h"], "hosts": ["api.example.com"]}}))
     assert which(gw, "/h", host="api.example.com") == "api"
