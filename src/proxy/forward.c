@@ -348,8 +348,12 @@ int pt_forward_response_head(struct pt_exchange *ex, const struct pt_h1_response
             continue;
         if (pt_str_case_eq(name, ex->request_id_header))
             continue;
-        if (!head_only && pt_str_case_eq_lit(name, "content-length"))
-            continue; /* the codec writes the framing */
+        /* The codec writes the framing.  HEAD and 304 keep the upstream's
+         * Content-Length (the size of the representation); 1xx and 204 must
+         * not carry one at all (RFC 9110 section 8.6). */
+        if (pt_str_case_eq_lit(name, "content-length") &&
+            (!head_only || resp->status == 204 || resp->status < 200))
+            continue;
         hs[n++] = resp->headers[i];
     }
     hs[n].name = ex->request_id_header;

@@ -4,7 +4,7 @@ bodies both ways, Expect: 100-continue, HTTP/1.0 clients, HEAD."""
 import threading
 import time
 
-from harness import RawConn, Reply, assert_problem, build_request, chunked, one_route, raw, raw_reply, request
+from harness import UPSTREAM_ERRORS, RawConn, Reply, assert_problem, build_request, chunked, one_route, raw, raw_reply, request
 from harness.rawhttp import parse_responses
 
 
@@ -208,6 +208,19 @@ def test_204_and_304_have_no_body(gateway, backend):
         assert (a.status, a.body) == (204, b"")
         assert (b.status, b.body, b.header("ETag")) == (304, b"", '"v1"')
         assert not c.wait_closed(0.2)
+
+
+def test_204_from_a_backend_that_sends_a_length_and_a_body(gateway, raw_backend):
+    """RFC 9110 section 8.6: no Content-Length on a 204, and the stray body
+    bytes after it are not relayed (they would become the next response)."""
+    be = raw_backend(raw_reply(b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello", close=False))
+    gw = gateway(one_route(be), expect_errors=[UPSTREAM_ERRORS])
+    data = raw(gw.port, build_request("GET", "/a") + build_request("GET", "/b", [("Connection", "close")]),
+               timeout=5)
+    rs = parse_responses(bytes(data))
+    assert rs and rs[0].status == 204
+    assert rs[0].header("Content-Length") is None
+    assert b"hello" not in data
 
 
 def test_slow_requests_do_not_block_each_other(gateway, backend):
