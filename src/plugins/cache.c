@@ -862,16 +862,14 @@ static struct pt_cache_entry *set_conditionals(struct pt_arena *a, struct pt_req
     for (size_t i = 0; i < req->nheaders; i++)
         if (!pt_cache_is_conditional_field(req->headers[i].name))
             hs[k++] = req->headers[i];
-    if (reval) {
-        if (e->etag.len > 0) {
-            hs[k].name = PT_STR_LIT("If-None-Match");
-            hs[k++].value = pt_arena_strdup_str(a, e->etag);
-        }
-        if (e->last_modified.len > 0) {
-            hs[k].name = PT_STR_LIT("If-Modified-Since");
-            hs[k++].value = pt_arena_strdup_str(a, e->last_modified);
-        }
-        if (hs[k - 1].value.ptr == NULL || (k >= 2 && hs[k - 2].value.ptr == NULL))
+    if (reval && e->etag.len > 0) {
+        hs[k].name = PT_STR_LIT("If-None-Match");
+        if ((hs[k++].value = pt_arena_strdup_str(a, e->etag)).ptr == NULL)
+            return NULL;
+    }
+    if (reval && e->last_modified.len > 0) {
+        hs[k].name = PT_STR_LIT("If-Modified-Since");
+        if ((hs[k++].value = pt_arena_strdup_str(a, e->last_modified)).ptr == NULL)
             return NULL;
     }
     req->headers = hs;

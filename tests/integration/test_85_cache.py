@@ -734,3 +734,29 @@ def test_not_modified_in_access_log_and_metrics(gateway, backend):
     m = requests.get(gw.admin_url("/metrics"), timeout=10).text
     assert re.search(r'portico_requests_total\{[^}]*status="304"[^}]*\} 1', m), m
     assert re.search(r'portico_cache_requests_total\{route="main",result="hit"\} 1', m), m
+
+
+def test_entry_past_its_stale_windows_is_kept_for_revalidation(gateway, backend):
+    origin = Origin(cc="max-age=1")
+    be = backend(handler=origin)
+    gw = gateway(cached(be, stale_if_error="0s"))
+    get(gw, "/k")
+    time.sleep(1.3)
+    r = get(gw, "/k")
+    assert r.headers["X-Cache"] == "HIT" and r.content == b"v1 #1"
+    assert origin.seen[1] == ('"v1"', None)
+
+
+def test_revalidate_window_zero(gateway, backend):
+    origin = Origin(cc="max-age=1")
+    be = backend(handler=origin)
+    gw = gateway(cached(be, stale_if_error="0s", revalidate_window="0s"))
+    get(gw, "/z")
+    time.sleep(1.3)
+    r = get(gw, "/z")
+    assert r.headers["X-Cache"] == "MISS" and r.content == b"v1 #2"
+    assert origin.seen[1] == (None, None)
+    be2 = backend(handler=Origin(cc="no-cache"))
+    gw2 = gateway(cached(be2, revalidate_window="0s"))
+    assert get(gw2, "/z").headers["X-Cache"] == "BYPASS"
+    assert get(gw2, "/z").headers["X-Cache"] == "BYPASS"
