@@ -13,18 +13,26 @@
  *                                                   such request starts a refresh
  *                          someone else fetching  → wait for them (PAUSE), then
  *                                                   answer their entry, or go on
- *                          nothing                → go upstream as the key's
- *                                                   filler (X-Cache: MISS)
- *   on_upstream_response may the response be stored (status, Cache-Control,
- *                        Set-Cookie, Vary: *, Authorization)?  If not: BYPASS,
- *                        and the waiters go upstream themselves.  A failure
- *                        status with a stale entry at hand: answer it (STALE).
+ *                          nothing usable         → go upstream as the key's
+ *                                                   filler (X-Cache: MISS), with
+ *                                                   the stale entry's validators
+ *                                                   instead of the client's
+ *                                                   conditionals
+ *   on_upstream_response a 304 to our validators: refresh the entry and answer
+ *                        from it (HIT).  May the response be stored (status,
+ *                        Cache-Control, Set-Cookie, Vary: *, Authorization)?
+ *                        If not: BYPASS, and the waiters go upstream
+ *                        themselves.  A failure status with a stale entry at
+ *                        hand: answer it (STALE).
  *   wants_response_body  yes when storing: the proxy collects the body
  *   on_response_head     after every plugin's on_response_body (so the body is
  *                        what response-transform made of it): store the entry
  *                        with the upstream's own headers, wake the waiters;
  *                        add X-Cache
  *   on_upstream_error    a stale entry at hand (within stale_if_error): answer it
+ *
+ * Every answer from a stored 200 to a GET/HEAD whose own If-None-Match or
+ * If-Modified-Since matches it is a 304 instead (serve(), make_not_modified()).
  *
  * Entries hold the upstream's headers as they came (before any plugin's
  * on_response_head), so that on a hit every plugin's on_response_head runs
@@ -76,6 +84,7 @@ static bool status_in(const struct status_set *s, int st)
 struct cache_conf {
     uint64_t ttl_ms;
     uint64_t stale_if_error_ms, stale_while_revalidate_ms;
+    uint64_t revalidate_window_ms;
     uint64_t max_memory;
     bool honor_client_no_cache;
     const struct pt_conf_node *methods_n, *vary_n, *key_n, *statuses_n, *stale_on_n, *store_n;
@@ -97,6 +106,8 @@ static const struct pt_conf_key keys[] = {
                      "5m"),
     PT_CONF_DURATION("stale_while_revalidate", struct cache_conf, stale_while_revalidate_ms, 0,
                      PT_CONF_NO_MAX, "0"),
+    PT_CONF_DURATION("revalidate_window", struct cache_conf, revalidate_window_ms, 0,
+                     PT_CONF_NO_MAX, "10m"),
     PT_CONF_NODE("store", struct cache_conf, store_n),
     PT_CONF_SIZE("max_memory", struct cache_conf, max_memory, 4096, PT_CONF_NO_MAX, "256m"),
     PT_CONF_BOOL("honor_client_no_cache", struct cache_conf, honor_client_no_cache, "false"),
@@ -402,17 +413,27 @@ int pt_cache_purge(const char *route, const char *prefix, size_t *purged)
 
 struct cache_wait;
 
+/* What may be stored of a response: its lifetimes (see decide()). */
+struct decision {
+    bool storable;
+    uint64_t fresh_ms, swr_ms, sie_ms, age_s;
+    uint64_t keep_ms; /* past freshness, kept this long to be revalidated (when it can be) */
+};
+
 struct cache_ex {
     const struct cache_conf *cf;
     struct pt_exchange *ex;
     struct pt_str key;
     size_t path_off;
     uint64_t hash;
-    struct pt_str vary_req;        /* unused until an entry with Vary is met */
-    struct pt_cache_fill *fill;    /* we fetch for the key: finish it exactly once */
-    struct pt_cache_entry *stale;  /* kept for stale-if-error */
-    struct pt_cache_entry *served; /* the entry we answered from */
-    struct cache_wait *wait;       /* queued on someone's fill */
+    struct pt_str vary_req;                /* unused until an entry with Vary is met */
+    struct pt_cache_fill *fill;            /* we fetch for the key: finish it exactly once */
+    struct pt_cache_entry *stale;          /* kept for stale-if-error */
+    struct pt_cache_entry *served;         /* the entry we answered from */
+    struct pt_cache_entry *reval;          /* the stale entry whose validators went upstream */
+    struct cache_wait *wait;               /* queued on someone's fill */
+    const struct pt_h1_header *cl_headers; /* the client's request headers, as it sent them */
+    size_t cl_nheaders;
     enum pt_cache_result result;
     bool lookup;     /* the key was looked up (GET/HEAD handled by the cache) */
     bool may_store;  /* a response to this request may be stored (GET, not no-store) */
@@ -424,7 +445,7 @@ struct cache_ex {
     int st_status;
     struct pt_h1_header *st_headers;
     size_t st_nheaders;
-    uint64_t st_fresh_ms, st_swr_ms, st_sie_ms, st_age_s;
+    struct decision st_d;
 };
 
 static uint64_t now_ms(struct pt_exchange *ex)
@@ -457,7 +478,43 @@ static void finish_fill(struct cache_ex *cx, struct pt_cache_entry *e, struct pt
     pt_cache_fill_finish(f, e, stale);
 }
 
-/* Answer the request from entry e (whose reference cx now owns). */
+/*
+ * The fields a 304 carries of the 200 it stands for (RFC 9110 §15.4.5):
+ * Content-Location, Date, ETag, Vary, Cache-Control and Expires, and
+ * Last-Modified when there is no ETag (to guide caches that only have it).
+ */
+static bool kept_in_304(struct pt_str name, bool has_etag)
+{
+    switch (name.len) {
+    case 4:
+        return pt_str_case_eq_lit(name, "etag") || pt_str_case_eq_lit(name, "date") ||
+               pt_str_case_eq_lit(name, "vary");
+    case 7:
+        return pt_str_case_eq_lit(name, "expires");
+    case 13:
+        return pt_str_case_eq_lit(name, "cache-control") ||
+               (!has_etag && pt_str_case_eq_lit(name, "last-modified"));
+    case 16:
+        return pt_str_case_eq_lit(name, "content-location");
+    default:
+        return false;
+    }
+}
+
+/* Does the client's own If-None-Match / If-Modified-Since make e's answer a 304? */
+static bool client_not_modified(const struct cache_ex *cx, const struct pt_cache_entry *e)
+{
+    enum pt_method m = cx->ex->req.method_id;
+    return e->status == 200 && (m == PT_METHOD_GET || m == PT_METHOD_HEAD) &&
+           pt_cache_not_modified(cx->cl_headers, cx->cl_nheaders, e->etag, e->last_modified.len > 0,
+                                 e->last_modified_s);
+}
+
+/*
+ * Answer the request from entry e (whose reference cx now owns): the
+ * stored response, or 304 Not Modified when the client's conditionals
+ * match it.
+ */
 static void serve(struct cache_ex *cx, struct pt_cache_entry *e, enum pt_cache_result r)
 {
     struct pt_exchange *ex = cx->ex;
@@ -466,14 +523,22 @@ static void serve(struct cache_ex *cx, struct pt_cache_entry *e, enum pt_cache_r
     if (ex->up_started && !ex->up.done) /* replacing a failed upstream answer */
         pt_upcall_cancel(&ex->up);
     bool head_req = ex->req.method_id == PT_METHOD_HEAD;
-    size_t n = e->nheaders;
-    struct pt_h1_header *hs = pt_arena_alloc(&ex->arena, sizeof(*hs) * (n + 3));
+    bool not_modified = client_not_modified(cx, e);
+    size_t n = 0;
+    struct pt_h1_header *hs = pt_arena_alloc(&ex->arena, sizeof(*hs) * (e->nheaders + 3));
     char *age = pt_arena_alloc(&ex->arena, 48);
     if (hs == NULL || age == NULL) {
         pt_proxy_respond_problem(ex, 503, NULL, "out of memory", NULL, 0);
         return;
     }
-    memcpy(hs, e->headers, sizeof(*hs) * n);
+    if (!not_modified) {
+        memcpy(hs, e->headers, sizeof(*hs) * e->nheaders);
+        n = e->nheaders;
+    } else {
+        for (size_t i = 0; i < e->nheaders; i++)
+            if (kept_in_304(e->headers[i].name, e->etag.len > 0))
+                hs[n++] = e->headers[i];
+    }
     uint64_t now = now_ms(ex);
     uint64_t resident = now > e->stored_ms ? (now - e->stored_ms) / 1000 : 0;
     int k = snprintf(age, 24, "%llu", (unsigned long long)(e->initial_age_s + resident));
@@ -481,7 +546,7 @@ static void serve(struct cache_ex *cx, struct pt_cache_entry *e, enum pt_cache_r
     hs[n++].value = pt_str_make(age, (size_t)k);
     hs[n].name = ex->request_id_header;
     hs[n++].value = pt_str_make(ex->request_id, ex->request_id_len);
-    bool no_body = e->status == 204 || e->status == 304;
+    bool no_body = e->status == 204 || e->status == 304 || not_modified;
     if (head_req && !no_body) { /* a HEAD answer keeps the framing it would have had */
         char *cl = age + 24;
         int m = snprintf(cl, 24, "%zu", e->body_len);
@@ -489,11 +554,11 @@ static void serve(struct cache_ex *cx, struct pt_cache_entry *e, enum pt_cache_r
         hs[n++].value = pt_str_make(cl, (size_t)m);
     }
     struct pt_response_head head = {
-        .status = e->status,
+        .status = not_modified ? 304 : e->status,
         .headers = hs,
         .nheaders = n,
-        .body = PT_BODY_LENGTH,
-        .content_length = e->body_len,
+        .body = not_modified ? PT_BODY_NONE : PT_BODY_LENGTH,
+        .content_length = not_modified ? 0 : e->body_len,
         .head_only = head_req || no_body,
     };
     pt_proxy_send_head(ex, &head);
@@ -620,19 +685,22 @@ static uint64_t wait_limit_ms(const struct pt_exchange *ex)
  * request that found the stale entry (a shadow exchange: the forwarding
  * rules of forward.c apply as for any request).  It keeps the snapshot and
  * the worker alive (counted as a connection, so a drain waits for it) until
- * it ends, and then stores the response like a miss would.
+ * it ends, and then stores the response like a miss would.  When the stale
+ * entry has a validator the refresh is conditional, and a 304 refreshes the
+ * entry without its body being sent again.
  */
 struct refresh {
     struct pt_exchange sh; /* the shadow exchange: req, route, identity; no downstream */
     const struct cache_conf *cf;
     struct pt_cache_fill *fill;
     struct pt_snapshot *snap;
+    struct pt_cache_entry *reval; /* the stale entry whose validators went upstream, or NULL */
     struct pt_buf body;
     bool storable;
     int status;
     struct pt_h1_header *headers;
     size_t nheaders;
-    uint64_t fresh_ms, swr_ms, sie_ms, age_s;
+    struct decision d;
     struct pt_str key;
     size_t path_off;
     struct pt_defer end_defer;
@@ -645,6 +713,8 @@ static void refresh_free_task(struct pt_loop *loop, void *arg)
     struct pt_worker *w = r->sh.worker;
     if (r->fill != NULL)
         pt_cache_fill_finish(r->fill, NULL, NULL);
+    if (r->reval != NULL)
+        pt_cache_entry_unref(r->reval);
     pt_buf_free(&r->body);
     pt_arena_destroy(&r->sh.arena);
     pt_snapshot_unref(r->snap);
@@ -677,14 +747,14 @@ static void rf_body_consume(struct pt_upcall *c, size_t n)
     (void)n;
 }
 
-struct decision {
-    bool storable;
-    uint64_t fresh_ms, swr_ms, sie_ms, age_s;
-};
-
-/* May a response with this head be stored?  (Also computes its lifetimes.) */
+/*
+ * May a response with this head be stored?  (Also computes its lifetimes.)
+ * age_ri: what the age is computed from when not hs itself (a 304 merged
+ * over a stored response: the 304's own Date and Age), or NULL.
+ */
 static bool decide(const struct cache_conf *cf, const struct pt_exchange *ex, int status,
-                   const struct pt_h1_header *hs, size_t n, int64_t now_s, struct decision *d)
+                   const struct pt_h1_header *hs, size_t n, int64_t now_s,
+                   const struct pt_cache_response_info *age_ri, struct decision *d)
 {
     memset(d, 0, sizeof(*d));
     if (!status_in(&cf->statuses, status))
@@ -696,10 +766,19 @@ static bool decide(const struct cache_conf *cf, const struct pt_exchange *ex, in
     enum pt_cache_verdict v = pt_cache_storable(&ri, authorized);
     if (v != PT_CACHE_STORABLE)
         return false;
+    d->age_s = pt_cache_initial_age_s(age_ri != NULL ? age_ri : &ri, now_s);
+    d->keep_ms = cf->revalidate_window_ms;
+    if (ri.cc.flags & PT_CC_NO_CACHE) {
+        /* stored only to be revalidated (it has a validator): stale at once, never served
+         * stale without a successful revalidation (RFC 9111 §5.2.2.4) */
+        if (d->keep_ms == 0)
+            return false;
+        d->storable = true;
+        return true;
+    }
     d->fresh_ms = pt_cache_freshness_ms(&ri, now_s, cf->ttl_ms);
     if (d->fresh_ms == 0)
         return false;
-    d->age_s = pt_cache_initial_age_s(&ri, now_s);
     if (d->age_s * 1000 >= d->fresh_ms)
         return false; /* stale on arrival */
     d->fresh_ms -= d->age_s * 1000;
@@ -755,10 +834,91 @@ static struct pt_cache_entry *make_entry(const struct pt_exchange *ex, struct pt
         .fresh_until = now + d->fresh_ms,
         .swr_until = now + d->fresh_ms + d->swr_ms,
         .sie_until = now + d->fresh_ms + d->sie_ms,
+        .keep_until = now + d->fresh_ms + d->keep_ms,
     };
     struct pt_cache_entry *e = pt_cache_entry_new(&sp, ex->request_id_header);
     pt_buf_free(&sig);
     return e;
+}
+
+/*
+ * The request goes upstream to fill (or refresh) the key: its conditionals
+ * are the cache's, not the client's.  The client's If-None-Match and
+ * If-Modified-Since are taken out (they are evaluated here, against what
+ * the cache answers) and, when the stale entry e has validators, they go
+ * upstream instead (RFC 9111 §4.3.1).  Returns the entry to remember as
+ * revalidated (a new reference), or NULL.  Out of memory: left as it was.
+ */
+static struct pt_cache_entry *set_conditionals(struct pt_arena *a, struct pt_request *req,
+                                               struct pt_cache_entry *e)
+{
+    bool reval = e != NULL && req->method_id == PT_METHOD_GET && pt_cache_entry_has_validator(e);
+    if (!reval && !pt_cache_has_conditionals(req->headers, req->nheaders))
+        return NULL;
+    struct pt_h1_header *hs = pt_arena_alloc(a, sizeof(*hs) * (req->nheaders + 2));
+    if (hs == NULL)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (!pt_cache_is_conditional_field(req->headers[i].name))
+            hs[k++] = req->headers[i];
+    if (reval && e->etag.len > 0) {
+        hs[k].name = PT_STR_LIT("If-None-Match");
+        if ((hs[k++].value = pt_arena_strdup_str(a, e->etag)).ptr == NULL)
+            return NULL;
+    }
+    if (reval && e->last_modified.len > 0) {
+        hs[k].name = PT_STR_LIT("If-Modified-Since");
+        if ((hs[k++].value = pt_arena_strdup_str(a, e->last_modified)).ptr == NULL)
+            return NULL;
+    }
+    req->headers = hs;
+    req->nheaders = k;
+    return reval ? pt_cache_entry_ref(e) : NULL;
+}
+
+/* Does a 304's ETag (if any) name another representation than the stored one's? */
+static bool other_representation(const struct pt_cache_entry *old, const struct pt_h1_header *hs,
+                                 size_t n)
+{
+    const struct pt_h1_header *h = pt_h1_find_header(hs, n, PT_STR_LIT("ETag"));
+    struct pt_str a, b;
+    bool wa, wb;
+    if (h == NULL || old->etag.len == 0 || pt_etag_parse(h->value, &a, &wa) != 0 ||
+        pt_etag_parse(old->etag, &b, &wb) != 0)
+        return false;
+    return !pt_str_eq(a, b);
+}
+
+/*
+ * The service answered 304 to the cache's conditional request for old:
+ * the stored response with the 304's fields merged in (RFC 9111 §3.2,
+ * §4.3.4) and new lifetimes computed from them.  *e: the refreshed entry
+ * (NULL on ENOMEM); returns whether it may be stored (the 304 may have
+ * made it unstorable: it still answers this one request).  -1: the 304 is
+ * for another representation (its ETag differs), and old is no use.
+ */
+static int refreshed_entry(const struct cache_conf *cf, struct pt_exchange *ex, struct pt_str key,
+                           size_t path_off, const struct pt_cache_entry *old,
+                           const struct pt_h1_header *upd, size_t nupd, struct pt_cache_entry **e)
+{
+    *e = NULL;
+    if (other_representation(old, upd, nupd))
+        return -1;
+    struct pt_h1_header *m = pt_arena_alloc(&ex->arena, sizeof(*m) * (old->nheaders + nupd + 1));
+    if (m == NULL)
+        return 0;
+    size_t n =
+        pt_cache_merge_headers(old->headers, old->nheaders, upd, nupd, ex->request_id_header, m);
+    struct pt_cache_response_info upd_ri;
+    pt_cache_response_info(upd, nupd, &upd_ri);
+    struct decision d;
+    bool ok = decide(cf, ex, old->status, m, n, ex->worker->loop.wall_ms / 1000, &upd_ri, &d);
+    if (!ok) /* this request only: served, not stored */
+        memset(&d, 0, sizeof(d));
+    *e =
+        make_entry(ex, key, path_off, old->status, m, n, pt_str_make(old->body, old->body_len), &d);
+    return ok && *e != NULL ? 1 : 0;
 }
 
 static void rf_on_head(struct pt_upcall *c, const struct pt_h1_response *resp,
@@ -767,9 +927,22 @@ static void rf_on_head(struct pt_upcall *c, const struct pt_h1_response *resp,
     struct refresh *r = c->ctx;
     struct decision d;
     r->status = resp->status;
+    if (resp->status == 304 && r->reval != NULL) {
+        struct pt_cache_entry *e;
+        int rc = refreshed_entry(r->cf, &r->sh, r->key, r->path_off, r->reval, resp->headers,
+                                 resp->num_headers, &e);
+        if (rc <= 0)
+            pt_cache_store_remove(r->reval); /* unusable now: the next request fetches */
+        struct pt_cache_fill *f = r->fill;
+        r->fill = NULL;
+        pt_cache_fill_finish(f, rc > 0 ? e : NULL, NULL);
+        if (e != NULL)
+            pt_cache_entry_unref(e);
+        return;
+    }
     if (resp->status == 101 || meta->body == PT_H1_BODY_NONE || c->method != PT_METHOD_GET ||
         !decide(r->cf, &r->sh, resp->status, resp->headers, resp->num_headers,
-                r->sh.worker->loop.wall_ms / 1000, &d)) {
+                r->sh.worker->loop.wall_ms / 1000, NULL, &d)) {
         pt_log_debug("cache: refresh of route %s: not storable", route_name(&r->sh));
         return;
     }
@@ -779,10 +952,7 @@ static void rf_on_head(struct pt_upcall *c, const struct pt_h1_response *resp,
     if (r->headers == NULL)
         return;
     r->nheaders = resp->num_headers;
-    r->fresh_ms = d.fresh_ms;
-    r->swr_ms = d.swr_ms;
-    r->sie_ms = d.sie_ms;
-    r->age_s = d.age_s;
+    r->d = d;
     r->storable = true;
 }
 
@@ -824,9 +994,8 @@ static bool rf_on_body(struct pt_upcall *c, const char *p, size_t n, bool end)
     };
     if (rf_transform(r, &head) != 0)
         goto out;
-    struct decision d = {true, r->fresh_ms, r->swr_ms, r->sie_ms, r->age_s};
     struct pt_cache_entry *e = make_entry(&r->sh, r->key, r->path_off, head.status, head.headers,
-                                          head.nheaders, pt_buf_str(&r->body), &d);
+                                          head.nheaders, pt_buf_str(&r->body), &r->d);
     struct pt_cache_fill *f = r->fill;
     r->fill = NULL;
     pt_cache_fill_finish(f, e, NULL);
@@ -882,8 +1051,12 @@ static int copy_request(struct pt_arena *a, struct pt_request *dst, const struct
     return 0;
 }
 
-/* Start refreshing cx's key (we hold its fill).  On failure the fill ends empty. */
-static void start_refresh(struct cache_ex *cx, struct pt_cache_fill *fill)
+/*
+ * Start refreshing cx's key (we hold its fill) whose stale entry is e (the
+ * refresh is conditional when e has a validator).  On failure the fill ends
+ * empty.
+ */
+static void start_refresh(struct cache_ex *cx, struct pt_cache_fill *fill, struct pt_cache_entry *e)
 {
     struct pt_exchange *ex = cx->ex;
     struct refresh *r = pt_calloc(1, sizeof(*r));
@@ -912,6 +1085,7 @@ static void start_refresh(struct cache_ex *cx, struct pt_cache_fill *fill)
         free(r);
         goto fail;
     }
+    r->reval = set_conditionals(&sh->arena, &sh->req, e);
     r->path_off = cx->path_off;
     r->cf = cx->cf;
     r->fill = fill;
@@ -950,7 +1124,9 @@ static void cx_cleanup(void *arg)
         pt_cache_entry_unref(cx->stale);
     if (cx->served != NULL)
         pt_cache_entry_unref(cx->served);
-    cx->stale = cx->served = NULL;
+    if (cx->reval != NULL)
+        pt_cache_entry_unref(cx->reval);
+    cx->stale = cx->served = cx->reval = NULL;
     if (!cx->counted && ex->cache_result != NULL)
         count(route_name(ex), cx->result);
     cx->counted = true;
@@ -981,6 +1157,8 @@ static struct cache_ex *new_cx(const struct cache_conf *cf, struct pt_exchange *
         return NULL;
     cx->cf = cf;
     cx->ex = ex;
+    cx->cl_headers = ex->req.headers;
+    cx->cl_nheaders = ex->req.nheaders;
     ex->cache_ctx = cx;
     return cx;
 }
@@ -1086,7 +1264,7 @@ static int cache_on_request(void *state, struct pt_exchange *ex)
         if (pt_forward_upstream_path(ex) != 0)
             pt_cache_fill_finish(f, NULL, NULL);
         else
-            start_refresh(cx, f);
+            start_refresh(cx, f, e);
         serve(cx, e, PT_CACHE_RESULT_STALE);
         return PT_PLUGIN_RESPONDED;
     case PT_CACHE_GET_STALE:
@@ -1095,6 +1273,7 @@ static int cache_on_request(void *state, struct pt_exchange *ex)
     case PT_CACHE_GET_LEAD:
         cx->fill = f;
         cx->stale = e;
+        cx->reval = set_conditionals(&ex->arena, &ex->req, e);
         set_result(cx, PT_CACHE_RESULT_MISS);
         return PT_PLUGIN_CONTINUE;
     case PT_CACHE_GET_WAIT:
@@ -1122,6 +1301,41 @@ static bool serve_stale_on_error(struct cache_ex *cx)
     return true;
 }
 
+/*
+ * The service answered 304 to our conditional request: refresh the entry
+ * with the 304's fields, wake the waiters with it and answer from it (HIT;
+ * a 304 when the client's own conditionals match).  The upstream
+ * connection is closed rather than reused (as for any answer a plugin
+ * gives in on_upstream_response).
+ */
+static int revalidated(struct cache_ex *cx, const struct pt_response_head *head)
+{
+    struct pt_exchange *ex = cx->ex;
+    struct pt_cache_entry *e;
+    int rc = refreshed_entry(cx->cf, ex, cx->key, cx->path_off, cx->reval, head->headers,
+                             head->nheaders, &e);
+    cx->stored = true;
+    if (rc <= 0) /* not to be used again (or the 304 named another representation) */
+        pt_cache_store_remove(cx->reval);
+    if (rc < 0 || e == NULL) {
+        pt_log_ratelimited(PT_LOG_WARN, 1, "cache: route %s: the service's 304 %s", route_name(ex),
+                           rc < 0 ? "names another representation than the stored one"
+                                  : "could not be used (out of memory)");
+        finish_fill(cx, NULL, NULL);
+        if (serve_stale_on_error(cx))
+            return PT_PLUGIN_RESPONDED;
+        pt_proxy_respond_problem(ex, 502, NULL,
+                                 rc < 0 ? "the service answered 304 Not Modified for another "
+                                          "representation"
+                                        : "out of memory",
+                                 NULL, 0);
+        return PT_PLUGIN_RESPONDED;
+    }
+    finish_fill(cx, rc > 0 ? e : NULL, NULL);
+    serve(cx, e, PT_CACHE_RESULT_HIT);
+    return PT_PLUGIN_RESPONDED;
+}
+
 static int cache_on_upstream_response(void *state, struct pt_exchange *ex,
                                       const struct pt_response_head *head)
 {
@@ -1131,11 +1345,13 @@ static int cache_on_upstream_response(void *state, struct pt_exchange *ex,
         return PT_PLUGIN_CONTINUE;
     if (status_in(&cf->stale_on, head->status) && serve_stale_on_error(cx))
         return PT_PLUGIN_RESPONDED;
+    if (head->status == 304 && cx->reval != NULL)
+        return revalidated(cx, head);
     if (!cx->may_store)
         return PT_PLUGIN_CONTINUE;
     struct decision d;
     if (head->status == 101 ||
-        !decide(cf, ex, head->status, head->headers, head->nheaders, wall_s(ex), &d) ||
+        !decide(cf, ex, head->status, head->headers, head->nheaders, wall_s(ex), NULL, &d) ||
         (head->body == PT_BODY_LENGTH && head->content_length > PT_PLUGIN_MAX_BODY)) {
         set_result(cx, PT_CACHE_RESULT_BYPASS);
         cx->stored = true;
@@ -1149,10 +1365,7 @@ static int cache_on_upstream_response(void *state, struct pt_exchange *ex,
     }
     cx->st_nheaders = head->nheaders;
     cx->st_status = head->status;
-    cx->st_fresh_ms = d.fresh_ms;
-    cx->st_swr_ms = d.swr_ms;
-    cx->st_sie_ms = d.sie_ms;
-    cx->st_age_s = d.age_s;
+    cx->st_d = d;
     cx->will_store = true;
     return PT_PLUGIN_CONTINUE;
 }
@@ -1176,20 +1389,45 @@ static int cache_on_response_body(void *state, struct pt_exchange *ex,
     return 0;
 }
 
-static void store_now(struct cache_ex *cx, struct pt_str body)
+/* Store the response; returns the entry (a reference the caller drops), or NULL. */
+static struct pt_cache_entry *store_now(struct cache_ex *cx, struct pt_str body)
 {
     struct pt_exchange *ex = cx->ex;
-    struct decision d = {true, cx->st_fresh_ms, cx->st_swr_ms, cx->st_sie_ms, cx->st_age_s};
     struct pt_cache_entry *e = make_entry(ex, cx->key, cx->path_off, cx->st_status, cx->st_headers,
-                                          cx->st_nheaders, body, &d);
+                                          cx->st_nheaders, body, &cx->st_d);
     cx->stored = true;
     if (cx->fill != NULL) {
         finish_fill(cx, e, NULL);
     } else if (e != NULL) { /* no fill (a client's no-cache, or after a wait): replace */
         pt_cache_store_put(e, cx->hash);
     }
-    if (e != NULL)
-        pt_cache_entry_unref(e);
+    return e;
+}
+
+static bool entry_has_field(const struct pt_cache_entry *e, struct pt_str name)
+{
+    return pt_h1_find_header(e->headers, e->nheaders, name) != NULL;
+}
+
+/*
+ * The response just stored as e is about to go to a client whose own
+ * conditionals match it: make it a 304.  The fields that came from the
+ * service (those e has) are kept only when a 304 carries them; those the
+ * gateway's plugins added are kept.
+ */
+static void make_not_modified(struct pt_response_head *head, const struct pt_cache_entry *e)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < head->nheaders; i++) {
+        struct pt_str name = head->headers[i].name;
+        if (kept_in_304(name, e->etag.len > 0) || !entry_has_field(e, name))
+            head->headers[k++] = head->headers[i];
+    }
+    head->nheaders = k;
+    head->status = 304;
+    head->body = PT_BODY_NONE;
+    head->content_length = 0;
+    head->head_only = true;
 }
 
 static void add_header(struct pt_exchange *ex, struct pt_response_head *head, struct pt_str name,
@@ -1213,10 +1451,16 @@ static void cache_on_response_head(void *state, struct pt_exchange *ex,
         return;
     if (cx->will_store && !cx->stored) {
         if (head == &ex->resp_head && cx->body_ready) {
-            store_now(cx, pt_buf_str(&ex->resp_body));
+            struct pt_cache_entry *e = store_now(cx, pt_buf_str(&ex->resp_body));
+            if (e != NULL && client_not_modified(cx, e))
+                make_not_modified(head, e);
+            if (e != NULL)
+                pt_cache_entry_unref(e);
         } else if (head->head_only && head->status == cx->st_status &&
                    ex->upstream_status == cx->st_status && head->status == 204) {
-            store_now(cx, PT_STR_NULL);
+            struct pt_cache_entry *e = store_now(cx, PT_STR_NULL);
+            if (e != NULL)
+                pt_cache_entry_unref(e);
         } else { /* passed through unbuffered (too large), or replaced by an error */
             cx->stored = true;
             finish_fill(cx, NULL, NULL);

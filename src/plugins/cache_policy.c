@@ -68,7 +68,7 @@ static void apply_directive(struct pt_cache_control *cc, struct pt_str name, str
         if (pt_str_case_eq_lit(name, "no-store"))
             cc->flags |= PT_CC_NO_STORE;
         else if (pt_str_case_eq_lit(name, "no-cache"))
-            cc->flags |= PT_CC_NO_CACHE;
+            cc->flags |= PT_CC_NO_CACHE | (has_arg ? PT_CC_NO_CACHE_FIELDS : 0);
         else if (pt_str_case_eq_lit(name, "s-maxage"))
             set_delta(cc, PT_CC_S_MAXAGE, &cc->s_maxage, arg, has_arg, true);
         break;
@@ -294,6 +294,144 @@ size_t pt_http_date_format(int64_t t, char *buf)
     return n > 0 && n < 30 ? (size_t)n : 0;
 }
 
+/* ---- validators and conditionals ---- */
+
+/* etagc (RFC 9110 §8.8.3): %x21 / %x23-7E / obs-text */
+static bool is_etagc(unsigned char c)
+{
+    return c == 0x21 || (c >= 0x23 && c <= 0x7e) || c >= 0x80;
+}
+
+int pt_etag_parse(struct pt_str v, struct pt_str *tag, bool *weak)
+{
+    v = pt_str_trim_ows(v);
+    if (v.ptr == NULL)
+        return -1;
+    bool w = false;
+    if (v.len >= 2 && v.ptr[0] == 'W' && v.ptr[1] == '/') {
+        w = true;
+        v = pt_str_make(v.ptr + 2, v.len - 2);
+    }
+    if (v.len < 2 || v.ptr[0] != '"' || v.ptr[v.len - 1] != '"')
+        return -1;
+    for (size_t i = 1; i + 1 < v.len; i++)
+        if (!is_etagc((unsigned char)v.ptr[i]))
+            return -1;
+    *tag = v;
+    *weak = w;
+    return 0;
+}
+
+bool pt_etag_list_match(struct pt_str list, struct pt_str etag, bool any_star)
+{
+    struct pt_str have;
+    bool weak;
+    bool valid = pt_etag_parse(etag, &have, &weak) == 0;
+    if (list.ptr == NULL)
+        return false;
+    struct pt_str all = pt_str_trim_ows(list);
+    if (all.len == 1 && all.ptr[0] == '*')
+        return valid || any_star;
+    const char *p = list.ptr, *e = list.ptr + list.len;
+    while (p < e) {
+        while (p < e && (*p == ' ' || *p == '\t' || *p == ','))
+            p++;
+        if (p == e)
+            break;
+        const char *s = p;
+        if (e - p >= 2 && p[0] == 'W' && p[1] == '/')
+            p += 2;
+        if (p == e || *p != '"')
+            return false; /* not an entity-tag: the rest of the list is garbage */
+        p++;
+        while (p < e && *p != '"')
+            p++;
+        if (p == e)
+            return false;
+        p++;
+        struct pt_str m;
+        bool mw;
+        if (pt_etag_parse(pt_str_make(s, (size_t)(p - s)), &m, &mw) != 0)
+            return false;
+        if (valid && pt_str_eq(m, have)) /* weak comparison: W/ ignored on both sides */
+            return true;
+        while (p < e && (*p == ' ' || *p == '\t'))
+            p++;
+        if (p < e && *p != ',')
+            return false;
+    }
+    return false;
+}
+
+bool pt_cache_is_conditional_field(struct pt_str name)
+{
+    return (name.len == 13 && pt_str_case_eq_lit(name, "if-none-match")) ||
+           (name.len == 17 && pt_str_case_eq_lit(name, "if-modified-since"));
+}
+
+bool pt_cache_has_conditionals(const struct pt_h1_header *req, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (pt_cache_is_conditional_field(req[i].name))
+            return true;
+    return false;
+}
+
+bool pt_cache_not_modified(const struct pt_h1_header *req, size_t n, struct pt_str etag,
+                           bool has_lm, int64_t lm_s)
+{
+    bool inm = false, match = false;
+    size_t nims = 0;
+    struct pt_str ims = PT_STR_NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct pt_str name = req[i].name;
+        if (name.len == 13 && pt_str_case_eq_lit(name, "if-none-match")) {
+            inm = true;
+            match = match || pt_etag_list_match(req[i].value, etag, true);
+        } else if (name.len == 17 && pt_str_case_eq_lit(name, "if-modified-since")) {
+            nims++;
+            ims = req[i].value;
+        }
+    }
+    if (inm) /* RFC 9110 §13.1.3: If-Modified-Since is ignored when If-None-Match is there */
+        return match;
+    int64_t t;
+    if (nims != 1 || !has_lm || pt_http_date_parse(ims, &t) != 0)
+        return false;
+    return lm_s <= t;
+}
+
+/*
+ * Fields a 304 never updates (RFC 9111 §3.1, §3.2): framing and the other
+ * hop-by-hop fields, Age (recomputed), the request id.
+ */
+static bool merge_skipped(struct pt_str n, struct pt_str skip)
+{
+    return pt_str_case_eq_lit(n, "content-length") || pt_str_case_eq_lit(n, "transfer-encoding") ||
+           pt_str_case_eq_lit(n, "age") || pt_str_case_eq_lit(n, "connection") ||
+           pt_str_case_eq_lit(n, "keep-alive") || pt_str_case_eq_lit(n, "proxy-connection") ||
+           pt_str_case_eq_lit(n, "te") || pt_str_case_eq_lit(n, "trailer") ||
+           pt_str_case_eq_lit(n, "upgrade") || (skip.len > 0 && pt_str_case_eq(n, skip));
+}
+
+size_t pt_cache_merge_headers(const struct pt_h1_header *st, size_t nst,
+                              const struct pt_h1_header *upd, size_t nupd, struct pt_str skip,
+                              struct pt_h1_header *out)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < nst; i++) {
+        bool replaced = false;
+        for (size_t j = 0; j < nupd && !replaced; j++)
+            replaced = pt_str_case_eq(st[i].name, upd[j].name) && !merge_skipped(upd[j].name, skip);
+        if (!replaced)
+            out[k++] = st[i];
+    }
+    for (size_t j = 0; j < nupd; j++)
+        if (!merge_skipped(upd[j].name, skip))
+            out[k++] = upd[j];
+    return k;
+}
+
 /* ---- responses ---- */
 
 static bool list_has_star(struct pt_str v)
@@ -329,9 +467,13 @@ void pt_cache_response_info(const struct pt_h1_header *hs, size_t n,
             }
             break;
         case 4:
-            if (pt_str_case_eq_lit(name, "date"))
+            if (pt_str_case_eq_lit(name, "date")) {
                 ri->has_date = pt_http_date_parse(v, &ri->date_s) == 0;
-            else if (pt_str_case_eq_lit(name, "vary"))
+            } else if (pt_str_case_eq_lit(name, "etag")) {
+                struct pt_str tag;
+                bool weak;
+                ri->has_etag = pt_etag_parse(v, &tag, &weak) == 0;
+            } else if (pt_str_case_eq_lit(name, "vary"))
                 ri->vary_star |= list_has_star(v);
             break;
         case 7:
@@ -347,6 +489,8 @@ void pt_cache_response_info(const struct pt_h1_header *hs, size_t n,
         case 13:
             if (pt_str_case_eq_lit(name, "cache-control"))
                 pt_cache_control_parse(v, &ri->cc);
+            else if (pt_str_case_eq_lit(name, "last-modified"))
+                ri->has_last_modified = pt_http_date_parse(v, &ri->last_modified_s) == 0;
             break;
         default:
             break;
@@ -371,7 +515,9 @@ enum pt_cache_verdict pt_cache_storable(const struct pt_cache_response_info *ri,
         return PT_CACHE_NO_STORE;
     if (f & PT_CC_PRIVATE)
         return PT_CACHE_PRIVATE;
-    if (f & PT_CC_NO_CACHE)
+    /* no-cache: stored only to be revalidated, which needs a validator */
+    if ((f & PT_CC_NO_CACHE) &&
+        ((f & PT_CC_NO_CACHE_FIELDS) || !(ri->has_etag || ri->has_last_modified)))
         return PT_CACHE_NO_CACHE;
     if (ri->has_set_cookie)
         return PT_CACHE_SET_COOKIE;

@@ -30,8 +30,9 @@ enum {
     PT_CC_SWR = 1u << 8,      /* stale_while_revalidate is set */
     PT_CC_SIE = 1u << 9,      /* stale_if_error is set */
     PT_CC_NO_TRANSFORM = 1u << 10,
-    PT_CC_ONLY_IF_CACHED = 1u << 11, /* request directive */
-    PT_CC_INVALID = 1u << 12,        /* a delta-seconds we act on was malformed */
+    PT_CC_ONLY_IF_CACHED = 1u << 11,  /* request directive */
+    PT_CC_INVALID = 1u << 12,         /* a delta-seconds we act on was malformed */
+    PT_CC_NO_CACHE_FIELDS = 1u << 13, /* no-cache="field-names" (PT_CC_NO_CACHE is set too) */
 };
 
 /** Delta-seconds above this are read as this (RFC 9111 §1.2.2: 2^31). */
@@ -66,15 +67,69 @@ int pt_http_date_parse(struct pt_str s, int64_t *out);
 /** Format an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT", 29 bytes + NUL) into buf[30]. */
 size_t pt_http_date_format(int64_t t, char *buf);
 
+/**
+ * Parse one entity-tag (RFC 9110 §8.8.3): `"opaque"` or `W/"opaque"`, where
+ * opaque is any bytes but `"`, controls and DEL (obs-text allowed).
+ * Surrounding whitespace is ignored.  On success *tag is the quoted part,
+ * quotes included (what comparisons compare) and *weak says W/.  0 or -1.
+ */
+int pt_etag_parse(struct pt_str v, struct pt_str *tag, bool *weak);
+
+/**
+ * Does an If-None-Match field value match etag (a stored ETag field value)?
+ * Weak comparison (RFC 9110 §8.8.3.2: W/ is ignored on both sides).  The
+ * value is `*` (matches when etag is a valid entity-tag or when any_star,
+ * i.e. a representation exists) or a comma-separated list of entity-tags;
+ * a malformed member ends the list (what came before still counts).  An
+ * invalid or empty etag matches only `*` with any_star.
+ */
+bool pt_etag_list_match(struct pt_str list, struct pt_str etag, bool any_star);
+
+/**
+ * Evaluate a GET/HEAD request's If-None-Match and If-Modified-Since against
+ * a stored response (RFC 9110 §13.2.2 steps 3 and 4, RFC 9111 §4.3.2):
+ * true when the answer is 304 Not Modified.  If-None-Match (all its field
+ * lines) wins when present: etag is the stored ETag value (empty: none).
+ * Otherwise If-Modified-Since, unless it is repeated or not a valid
+ * HTTP-date (then it is ignored), is compared with the stored Last-Modified
+ * (has_lm, lm_s): not modified when Last-Modified <= the date.  Without
+ * Last-Modified it never matches.
+ */
+bool pt_cache_not_modified(const struct pt_h1_header *req, size_t n, struct pt_str etag,
+                           bool has_lm, int64_t lm_s);
+
+/** Does the request carry If-None-Match or If-Modified-Since?  (A cheap scan.) */
+bool pt_cache_has_conditionals(const struct pt_h1_header *req, size_t n);
+
+/** Is name If-None-Match or If-Modified-Since (case-insensitive)? */
+bool pt_cache_is_conditional_field(struct pt_str name);
+
+/**
+ * The stored headers st updated with those of a 304 (RFC 9111 §3.2): every
+ * field name upd carries replaces all the stored lines of that name, new
+ * names are added; upd's Content-Length, Age, hop-by-hop (Connection,
+ * Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade, Proxy-Connection)
+ * and skip (may be empty) fields are not used.  Writes at most nst + nupd views into
+ * out; returns how many.
+ */
+size_t pt_cache_merge_headers(const struct pt_h1_header *st, size_t nst,
+                              const struct pt_h1_header *upd, size_t nupd, struct pt_str skip,
+                              struct pt_h1_header *out);
+
 /** What a response says about its freshness (inputs to pt_cache_freshness). */
 struct pt_cache_response_info {
     struct pt_cache_control cc;
     bool has_date, has_expires, has_age, expires_invalid, has_set_cookie, vary_star;
-    int64_t date_s, expires_s; /* epoch seconds */
-    uint64_t age_s;            /* the Age field */
+    bool has_etag;                              /* a valid ETag */
+    bool has_last_modified;                     /* a valid Last-Modified */
+    int64_t date_s, expires_s, last_modified_s; /* epoch seconds */
+    uint64_t age_s;                             /* the Age field */
 };
 
-/** Read Cache-Control, Date, Expires, Age, Set-Cookie and Vary from response headers. */
+/**
+ * Read Cache-Control, Date, Expires, Age, Set-Cookie, Vary, ETag and
+ * Last-Modified from response headers.
+ */
 void pt_cache_response_info(const struct pt_h1_header *hs, size_t n,
                             struct pt_cache_response_info *ri);
 
@@ -83,7 +138,7 @@ enum pt_cache_verdict {
     PT_CACHE_STORABLE = 0,
     PT_CACHE_NO_STORE,      /* Cache-Control: no-store */
     PT_CACHE_PRIVATE,       /* Cache-Control: private */
-    PT_CACHE_NO_CACHE,      /* Cache-Control: no-cache (we do not revalidate) */
+    PT_CACHE_NO_CACHE,      /* Cache-Control: no-cache with field names, or without a validator */
     PT_CACHE_SET_COOKIE,    /* a Set-Cookie field: someone's session */
     PT_CACHE_VARY_STAR,     /* Vary: * */
     PT_CACHE_STATUS,        /* status not in `statuses` */
@@ -98,7 +153,10 @@ const char *pt_cache_verdict_name(enum pt_cache_verdict v);
 /**
  * May a shared cache store this response (RFC 9111 §3 and §3.5)?
  * authorized: the request carried Authorization.  Freshness is checked
- * separately (pt_cache_freshness_ms == 0 means PT_CACHE_NOT_FRESH).
+ * separately (pt_cache_freshness_ms == 0 means PT_CACHE_NOT_FRESH).  A
+ * plain `no-cache` is storable when the response has a validator (ETag or
+ * Last-Modified): the caller must then treat it as stale at once, and
+ * revalidate it before every use (RFC 9111 §5.2.2.4).
  */
 enum pt_cache_verdict pt_cache_storable(const struct pt_cache_response_info *ri, bool authorized);
 

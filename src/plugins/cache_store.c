@@ -17,6 +17,7 @@
 
 #include "core/alloc.h"
 #include "core/compiler.h"
+#include "plugins/cache_policy.h"
 #include "plugins/cache_store.h"
 
 #define INITIAL_BUCKETS 64
@@ -113,6 +114,14 @@ struct pt_cache_entry *pt_cache_entry_new(const struct pt_cache_entry_spec *sp,
         memcpy(p, h->value.ptr, h->value.len);
         hs[k].value = pt_str_make(p, h->value.len);
         p += h->value.len;
+        struct pt_str tag;
+        bool weak;
+        if (h->name.len == 4 && pt_str_case_eq_lit(h->name, "etag") && e->etag.len == 0 &&
+            pt_etag_parse(hs[k].value, &tag, &weak) == 0)
+            e->etag = pt_str_trim_ows(hs[k].value);
+        if (h->name.len == 13 && pt_str_case_eq_lit(h->name, "last-modified") &&
+            e->last_modified.len == 0 && pt_http_date_parse(hs[k].value, &e->last_modified_s) == 0)
+            e->last_modified = pt_str_trim_ows(hs[k].value);
         k++;
     }
     e->headers = hs;
@@ -147,6 +156,8 @@ struct pt_cache_entry *pt_cache_entry_new(const struct pt_cache_entry_spec *sp,
         drop = e->swr_until;
     if (e->sie_until > drop)
         drop = e->sie_until;
+    if (pt_cache_entry_has_validator(e) && sp->keep_until > drop)
+        drop = sp->keep_until;
     e->drop_at = drop;
     return e;
 }
@@ -377,7 +388,7 @@ enum pt_cache_get_result pt_cache_get(const struct pt_cache_get_args *a,
             r = PT_CACHE_GET_REFRESH;
         goto out;
     }
-    if (e != NULL && a->now < e->sie_until)
+    if (e != NULL) /* stale: for stale-if-error (within sie_until) or to revalidate */
         *entry = pt_cache_entry_ref(e);
     if (f != NULL && a->waiter != NULL) {
         struct pt_cache_waiter *w = a->waiter;

@@ -57,7 +57,18 @@ struct pt_cache_entry {
     uint64_t swr_until;     /* stale, served while one refresh runs, before this */
     uint64_t sie_until;     /* stale, served when the upstream fails, before this */
     uint64_t drop_at;       /* useless from then on: removed when met */
+
+    /* validators, found in headers when the entry is made (views into it) */
+    struct pt_str etag;          /* the ETag value when it is a valid entity-tag, else empty */
+    struct pt_str last_modified; /* the Last-Modified value when it is a valid date, else empty */
+    int64_t last_modified_s;     /* its epoch seconds */
 };
+
+/** Can the service revalidate e (If-None-Match / If-Modified-Since)? */
+static inline bool pt_cache_entry_has_validator(const struct pt_cache_entry *e)
+{
+    return e->etag.len > 0 || e->last_modified.len > 0;
+}
 
 /** What to copy into a new entry (all views; the entry copies them). */
 struct pt_cache_entry_spec {
@@ -70,13 +81,15 @@ struct pt_cache_entry_spec {
     struct pt_str body;
     struct pt_str vary_sig;
     uint64_t stored_ms, initial_age_s, fresh_until, swr_until, sie_until;
+    uint64_t keep_until; /* kept (to be revalidated) at least until then; 0: no such need */
 };
 
 /**
  * One allocation holding the entry and copies of everything in spec, with
  * one reference (the caller's).  Header fields named Content-Length, Age,
  * Transfer-Encoding or skip_header (case-insensitive; may be empty) are left
- * out.  NULL on ENOMEM.
+ * out.  The validators (ETag, Last-Modified) are read from the headers; an
+ * entry without one ignores keep_until.  NULL on ENOMEM.
  */
 struct pt_cache_entry *pt_cache_entry_new(const struct pt_cache_entry_spec *spec,
                                           struct pt_str skip_header);
@@ -115,8 +128,9 @@ enum pt_cache_get_result {
     PT_CACHE_GET_HIT = 0, /* *entry: fresh */
     PT_CACHE_GET_STALE,   /* *entry: stale within stale-while-revalidate; a refresh runs */
     PT_CACHE_GET_REFRESH, /* like STALE, and the caller must refresh: *fill is its fill */
-    PT_CACHE_GET_LEAD,    /* nothing usable: the caller fills (*fill); *entry: a stale
-                             candidate for stale-if-error, or NULL */
+    PT_CACHE_GET_LEAD,    /* nothing usable: the caller fills (*fill); *entry: the stale
+                             entry (serve it on an error only before its sie_until; it may
+                             be revalidated), or NULL */
     PT_CACHE_GET_WAIT,    /* someone fills: the waiter was queued (*entry as for LEAD) */
     PT_CACHE_GET_MISS,    /* nothing usable and no fill taken (*entry as for LEAD) */
 };

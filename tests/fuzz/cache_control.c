@@ -1,13 +1,16 @@
 /*
  * libFuzzer target: the cache's parsers (src/plugins/cache_policy.c).
  *
- * The input is used as a Cache-Control value, as an HTTP date, and, split
- * at newlines, as the fields of a response (name: value) that
- * pt_cache_response_info, storability, freshness, the Vary signature and the
- * cache key read.  Invariants: parsing never reads outside the input (ASan),
+ * The input is used as a Cache-Control value, as an HTTP date, as an
+ * entity-tag and an If-None-Match list (split at the first newline: stored
+ * ETag, then the list), and, split at newlines, as the fields of a response
+ * (name: value) that pt_cache_response_info, storability, freshness, the
+ * Vary signature, the cache key, conditional evaluation and the 304 header
+ * merge read.  Invariants: parsing never reads outside the input (ASan),
  * the same input parses the same way twice, delta-seconds are clamped,
- * a parsed date formats back to the same second, and freshness never
- * exceeds what the directives allow.
+ * a parsed date formats back to the same second, freshness never exceeds
+ * what the directives allow, a valid entity-tag matches itself and `*`,
+ * and a merge only hands back fields of its inputs.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -58,6 +61,25 @@ static void date(const char *p, size_t n)
     CHECK(k == 29);
     int64_t back;
     CHECK(pt_http_date_parse(pt_str_make(buf, k), &back) == 0 && back == t);
+}
+
+static void etags(const char *p, size_t n)
+{
+    struct pt_str t;
+    bool w;
+    if (pt_etag_parse(pt_str_make(p, n), &t, &w) == 0) {
+        CHECK(t.ptr >= p && t.ptr + t.len <= p + n && t.len >= 2);
+        CHECK(t.ptr[0] == '"' && t.ptr[t.len - 1] == '"');
+        CHECK(pt_etag_list_match(pt_str_make(p, n), pt_str_make(p, n), false));
+        CHECK(pt_etag_list_match(PT_STR_LIT("*"), pt_str_make(p, n), false));
+    }
+    const char *nl = memchr(p, '\n', n);
+    struct pt_str stored = pt_str_make(p, nl != NULL ? (size_t)(nl - p) : n);
+    struct pt_str list = nl != NULL ? pt_str_make(nl + 1, n - stored.len - 1) : PT_STR_NULL;
+    bool a = pt_etag_list_match(list, stored, true);
+    CHECK(a == pt_etag_list_match(list, stored, true));
+    if (a && pt_etag_parse(stored, &t, &w) != 0) /* an invalid stored tag matches only `*` */
+        CHECK(pt_str_trim_ows(list).len == 1);
 }
 
 static size_t fields(const char *p, size_t n, struct pt_h1_header *hs)
@@ -129,6 +151,25 @@ static void response(const char *p, size_t n)
     (void)pt_cache_hash(pt_buf_head(&a), pt_buf_len(&a));
     pt_buf_free(&a);
     (void)pt_cache_cookie(hs, k, PT_STR_LIT("s"));
+
+    /* the same fields as a conditional request against themselves as a stored response */
+    const struct pt_h1_header *et = pt_h1_find_header(hs, k, PT_STR_LIT("etag"));
+    bool nm = pt_cache_not_modified(hs, k, et != NULL ? et->value : PT_STR_NULL,
+                                    ri.has_last_modified, ri.last_modified_s);
+    CHECK(!nm || pt_cache_has_conditionals(hs, k));
+
+    /* the first half stored, the second half a 304 */
+    struct pt_h1_header out[MAX_FIELDS];
+    size_t half = k / 2;
+    size_t m =
+        pt_cache_merge_headers(hs, half, hs + half, k - half, PT_STR_LIT("x-request-id"), out);
+    CHECK(m <= k);
+    for (size_t i = 0; i < m; i++) {
+        bool from_input = false;
+        for (size_t j = 0; j < k && !from_input; j++)
+            from_input = out[i].name.ptr == hs[j].name.ptr && out[i].value.ptr == hs[j].value.ptr;
+        CHECK(from_input);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -142,6 +183,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(p, data, size);
     cache_control(p, size);
     date(p, size);
+    etags(p, size);
     response(p, size);
     free(p);
     return 0;

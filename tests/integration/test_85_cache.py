@@ -426,3 +426,337 @@ def test_reload_keeps_the_cache(gateway, backend):
     gw.reload(cached(be, ttl="2m"))
     time.sleep(0.5)
     assert get(gw, "/r").headers["X-Cache"] == "HIT"
+
+
+# ---- conditional requests (RFC 9110 §13, RFC 9111 §4.3) ----------------------------
+
+LM = "Wed, 01 Jan 2020 00:00:00 GMT"
+
+
+class Origin:
+    """A service with validators: answers 304 when the request's If-None-Match
+    (or If-Modified-Since) matches the current version, 200 otherwise."""
+
+    def __init__(self, etag='"v1"', last_modified=None, cc="max-age=60", cc304=None, delay=0.0,
+                 body="v1"):
+        self.etag = etag
+        self.last_modified = last_modified
+        self.cc = cc
+        self.cc304 = cc304
+        self.delay = delay
+        self.body = body
+        self.n = 0
+        self.lock = threading.Lock()
+        self.seen = []  # (If-None-Match, If-Modified-Since) of every request
+
+    def __call__(self, req):
+        with self.lock:
+            self.n += 1
+            k = self.n
+            inm, ims = req.header("If-None-Match"), req.header("If-Modified-Since")
+            self.seen.append((inm, ims))
+        hs = []
+        if self.etag:
+            hs.append(("ETag", self.etag))
+        if self.last_modified:
+            hs.append(("Last-Modified", self.last_modified))
+        if self.cc:
+            hs.append(("Cache-Control", self.cc))
+        same = (inm is not None and self.etag and inm == self.etag) or \
+               (inm is None and ims is not None and self.last_modified and ims == self.last_modified)
+        if same:
+            hs304 = [h for h in hs if h[0] != "Cache-Control"]
+            hs304.append(("Cache-Control", self.cc304 or self.cc))
+            return Reply(304, b"", headers=hs304, delay=self.delay)
+        return Reply(200, "%s #%d" % (self.body, k), headers=hs + [("Content-Type", "text/plain")],
+                     delay=self.delay)
+
+
+def test_client_if_none_match_on_a_hit_gets_304(gateway, backend):
+    be = backend(handler=Origin())
+    gw = gateway(cached(be))
+    r = get(gw, "/c")
+    assert r.status_code == 200 and r.headers["X-Cache"] == "MISS"
+    for inm in ('"v1"', 'W/"v1"', '"x", W/"v1"', "*", '"a",  "v1" , "b"'):
+        r = request(gw.port, "GET", "/c", headers=[("If-None-Match", inm)], host="127.0.0.1")
+        assert r.status == 304, (inm, r.status)
+        assert r.body == b""
+        assert r.header("ETag") == '"v1"' and r.header("Cache-Control") == "max-age=60"
+        assert r.header("X-Cache") == "HIT" and r.header("Age") is not None
+        assert r.header("X-Request-Id")
+        assert r.header("Content-Type") is None and r.header("Content-Length") is None
+    r = request(gw.port, "HEAD", "/c", headers=[("If-None-Match", '"v1"')], host="127.0.0.1")
+    assert r.status == 304 and r.body == b""
+    assert len(be.received) == 1
+
+
+def test_client_if_none_match_mismatch_gets_200(gateway, backend):
+    be = backend(handler=Origin())
+    gw = gateway(cached(be))
+    get(gw, "/c")
+    for inm in ('"v2"', '"v1', "v1", '"x", garbage, "v1"'):
+        r = get(gw, "/c", headers={"If-None-Match": inm})
+        assert r.status_code == 200 and r.content == b"v1 #1", inm
+        assert r.headers["X-Cache"] == "HIT"
+    assert len(be.received) == 1
+
+
+def test_client_if_modified_since(gateway, backend):
+    be = backend(handler=Origin(etag=None, last_modified=LM))
+    gw = gateway(cached(be))
+    get(gw, "/m")
+    cases = [
+        (LM, 304),
+        ("Thu, 02 Jan 2020 00:00:00 GMT", 304),  # after Last-Modified
+        ("Tue, 31 Dec 2019 23:59:59 GMT", 200),  # before
+        ("Wednesday, 01-Jan-20 00:00:00 GMT", 304),  # RFC 850 form
+        ("yesterday", 200),  # not a date: ignored
+        (LM + " x", 200),
+    ]
+    for ims, want in cases:
+        r = get(gw, "/m", headers={"If-Modified-Since": ims})
+        assert r.status_code == want, (ims, r.status_code)
+        assert r.headers["X-Cache"] == "HIT"
+        if want == 304:
+            assert r.content == b"" and r.headers["Last-Modified"] == LM
+        else:
+            assert r.content == b"v1 #1"
+    assert len(be.received) == 1
+
+
+def test_if_none_match_wins_over_if_modified_since(gateway, backend):
+    be = backend(handler=Origin(last_modified=LM))
+    gw = gateway(cached(be))
+    get(gw, "/b")
+    r = get(gw, "/b", headers={"If-None-Match": '"other"', "If-Modified-Since": LM})
+    assert r.status_code == 200
+    r = get(gw, "/b", headers={"If-None-Match": '"v1"', "If-Modified-Since": "Tue, 31 Dec 2019 00:00:00 GMT"})
+    assert r.status_code == 304
+    assert "Last-Modified" not in r.headers  # a 304 with an ETag leaves it out (RFC 9110 §15.4.5)
+    assert len(be.received) == 1
+
+
+def test_stale_entry_is_revalidated_with_the_service(gateway, backend):
+    origin = Origin(cc="max-age=1")
+    be = backend(handler=origin)
+    gw = gateway(cached(be))
+    assert get(gw, "/r").content == b"v1 #1"
+    time.sleep(1.3)
+    r = get(gw, "/r")
+    assert r.status_code == 200 and r.content == b"v1 #1"
+    assert r.headers["X-Cache"] == "HIT"
+    assert r.headers["Content-Type"] == "text/plain" and r.headers["ETag"] == '"v1"'
+    assert len(be.received) == 2
+    assert origin.seen[1] == ('"v1"', None)
+    r = get(gw, "/r")  # fresh again: no request to the service
+    assert r.headers["X-Cache"] == "HIT" and r.content == b"v1 #1"
+    assert len(be.received) == 2
+
+
+def test_revalidation_sends_both_validators(gateway, backend):
+    origin = Origin(cc="max-age=1", last_modified=LM)
+    be = backend(handler=origin)
+    gw = gateway(cached(be))
+    get(gw, "/r")
+    time.sleep(1.3)
+    assert get(gw, "/r").headers["X-Cache"] == "HIT"
+    assert origin.seen[1] == ('"v1"', LM)
+
+
+def test_304_with_a_new_max_age_extends_freshness(gateway, backend):
+    be = backend(handler=Origin(cc="max-age=1", cc304="max-age=60"))
+    gw = gateway(cached(be))
+    get(gw, "/x")
+    time.sleep(1.3)
+    r = get(gw, "/x")
+    assert r.headers["X-Cache"] == "HIT" and r.headers["Cache-Control"] == "max-age=60"
+    assert len(be.received) == 2
+    time.sleep(1.3)
+    r = get(gw, "/x")
+    assert r.headers["X-Cache"] == "HIT" and r.content == b"v1 #1"
+    assert len(be.received) == 2
+
+
+def test_revalidation_answered_with_200_replaces_the_entry(gateway, backend):
+    origin = Origin(cc="max-age=1")
+    be = backend(handler=origin)
+    gw = gateway(cached(be))
+    get(gw, "/n")
+    origin.etag, origin.body = '"v2"', "v2"
+    time.sleep(1.3)
+    r = get(gw, "/n")
+    assert r.status_code == 200 and r.content == b"v2 #2" and r.headers["X-Cache"] == "MISS"
+    assert origin.seen[1] == ('"v1"', None)
+    r = get(gw, "/n")
+    assert r.content == b"v2 #2" and r.headers["X-Cache"] == "HIT" and r.headers["ETag"] == '"v2"'
+    assert len(be.received) == 2
+
+
+def test_client_conditional_with_a_stale_entry(gateway, backend):
+    """The service sees the cache's validators, not the client's; the client's are
+    evaluated on the refreshed entry."""
+    origin = Origin(cc="max-age=1")
+    be = backend(handler=origin)
+    gw = gateway(cached(be))
+    get(gw, "/s")
+    time.sleep(1.3)
+    r = get(gw, "/s", headers={"If-None-Match": '"v1"'})
+    assert r.status_code == 304 and r.headers["X-Cache"] == "HIT"
+    time.sleep(1.3)
+    r = get(gw, "/s", headers={"If-None-Match": '"old"'})
+    assert r.status_code == 200 and r.content == b"v1 #1"
+    assert origin.seen[1:] == [('"v1"', None), ('"v1"', None)]
+
+
+def test_client_conditional_on_a_miss_fills_the_cache(gateway, backend):
+    origin = Origin()
+    be = backend(handler=origin)
+    gw = gateway(cached(be))
+    r = get(gw, "/f", headers={"If-None-Match": '"v1"'})
+    assert r.status_code == 304 and r.content == b"" and r.headers["X-Cache"] == "MISS"
+    assert r.headers["ETag"] == '"v1"' and "Content-Type" not in r.headers
+    assert origin.seen == [(None, None)]  # the client's conditional was not forwarded
+    r = get(gw, "/f")
+    assert r.status_code == 200 and r.content == b"v1 #1" and r.headers["X-Cache"] == "HIT"
+    r = get(gw, "/g", headers={"If-None-Match": '"nope"'})
+    assert r.status_code == 200 and r.content == b"v1 #2"
+
+
+def test_no_cache_response_is_stored_and_revalidated_every_time(gateway, backend):
+    origin = Origin(cc="no-cache")
+    be = backend(handler=origin)
+    gw = gateway(cached(be))
+    r = get(gw, "/nc")
+    assert r.headers["X-Cache"] == "MISS" and r.content == b"v1 #1"
+    for i in range(3):
+        r = get(gw, "/nc")
+        assert r.status_code == 200 and r.content == b"v1 #1" and r.headers["X-Cache"] == "HIT"
+        assert len(be.received) == i + 2
+        assert origin.seen[-1] == ('"v1"', None)
+    origin.etag, origin.body = '"v2"', "v2"
+    r = get(gw, "/nc")
+    assert r.content == b"v2 #5" and r.headers["X-Cache"] == "MISS"
+
+
+def test_no_cache_without_validator_is_not_stored(gateway, backend):
+    be = backend(handler=Origin(etag=None, cc="no-cache, max-age=60"))
+    gw = gateway(cached(be))
+    assert get(gw, "/nv").headers["X-Cache"] == "BYPASS"
+    assert get(gw, "/nv").headers["X-Cache"] == "BYPASS"
+    assert len(be.received) == 2
+
+
+def test_no_cache_with_field_names_is_not_stored(gateway, backend):
+    be = backend(handler=Origin(cc='no-cache="Set-Cookie2", max-age=60'))
+    gw = gateway(cached(be))
+    get(gw, "/nf")
+    assert get(gw, "/nf").headers["X-Cache"] == "BYPASS"
+
+
+def test_no_cache_entry_is_not_served_stale_when_the_service_is_down(gateway, backend):
+    be = backend(handler=Origin(cc="no-cache"))
+    gw = gateway(cached(be, stale_if_error="1m"), expect_errors=[UPSTREAM_ERRORS])
+    get(gw, "/nd")
+    be.stop()
+    assert get(gw, "/nd").status_code == 502
+
+
+def test_stale_if_error_when_the_revalidation_fails(gateway, backend):
+    be = backend(handler=Origin(cc="max-age=1"))
+    gw = gateway(cached(be, stale_if_error="1m"), expect_errors=[UPSTREAM_ERRORS])
+    get(gw, "/se")
+    be.stop()
+    time.sleep(1.3)
+    r = get(gw, "/se")
+    assert r.status_code == 200 and r.headers["X-Cache"] == "STALE" and r.content == b"v1 #1"
+    r = get(gw, "/se", headers={"If-None-Match": '"v1"'})
+    assert r.status_code == 304 and r.headers["X-Cache"] == "STALE"
+
+
+def test_revalidation_is_coalesced(gateway, backend):
+    origin = Origin(cc="max-age=1", delay=0.5)
+    be = backend(handler=origin)
+    gw = gateway(cached(be), workers=2)
+    get(gw, "/co")
+    time.sleep(1.3)
+    results = []
+    lock = threading.Lock()
+
+    def one():
+        r = get(gw, "/co", timeout=20)
+        with lock:
+            results.append((r.status_code, r.content, r.headers.get("X-Cache")))
+
+    threads = [threading.Thread(target=one) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [(200, b"v1 #1", "HIT")] * 20
+    assert len(be.received) == 2
+
+
+def test_stale_while_revalidate_refresh_is_conditional(gateway, backend):
+    origin = Origin(cc="max-age=1", delay=0.2)
+    be = backend(handler=origin)
+    gw = gateway(cached(be, stale_while_revalidate="30s"))
+    get(gw, "/sw")
+    time.sleep(1.3)
+    r = get(gw, "/sw")
+    assert r.headers["X-Cache"] == "STALE" and r.content == b"v1 #1"
+    be.wait_for(2)
+    time.sleep(0.4)
+    assert origin.seen[1] == ('"v1"', None)
+    r = get(gw, "/sw")
+    assert r.headers["X-Cache"] == "HIT" and r.content == b"v1 #1"
+    assert len(be.received) == 2
+
+
+def test_not_modified_in_access_log_and_metrics(gateway, backend):
+    import json
+    import os
+    be = backend(handler=Origin())
+    cfg = cached(be)
+    cfg["admin"] = {"listen": "127.0.0.1:@ADMIN_PORT@"}
+    cfg["routes"][0]["plugins"]["access-log"] = {"path": "access.log"}
+    gw = gateway(cfg)
+    get(gw, "/l")
+    r = get(gw, "/l", headers={"If-None-Match": '"v1"'})
+    assert r.status_code == 304
+    log = os.path.join(gw.dir, "access.log")
+    deadline = time.monotonic() + 5
+    docs = []
+    while time.monotonic() < deadline and len(docs) < 2:
+        with open(log) as f:
+            docs = [json.loads(ln) for ln in f.read().splitlines() if ln.strip()]
+        time.sleep(0.05)
+    assert [(d["status"], d["cache"]) for d in docs] == [(200, "miss"), (304, "hit")]
+    m = requests.get(gw.admin_url("/metrics"), timeout=10).text
+    assert re.search(r'portico_requests_total\{[^}]*status="304"[^}]*\} 1', m), m
+    assert re.search(r'portico_cache_requests_total\{route="main",result="hit"\} 1', m), m
+
+
+def test_entry_past_its_stale_windows_is_kept_for_revalidation(gateway, backend):
+    origin = Origin(cc="max-age=1")
+    be = backend(handler=origin)
+    gw = gateway(cached(be, stale_if_error="0s"))
+    get(gw, "/k")
+    time.sleep(1.3)
+    r = get(gw, "/k")
+    assert r.headers["X-Cache"] == "HIT" and r.content == b"v1 #1"
+    assert origin.seen[1] == ('"v1"', None)
+
+
+def test_revalidate_window_zero(gateway, backend):
+    origin = Origin(cc="max-age=1")
+    be = backend(handler=origin)
+    gw = gateway(cached(be, stale_if_error="0s", revalidate_window="0s"))
+    get(gw, "/z")
+    time.sleep(1.3)
+    r = get(gw, "/z")
+    assert r.headers["X-Cache"] == "MISS" and r.content == b"v1 #2"
+    assert origin.seen[1] == (None, None)
+    be2 = backend(handler=Origin(cc="no-cache"))
+    gw2 = gateway(cached(be2, revalidate_window="0s"))
+    assert get(gw2, "/z").headers["X-Cache"] == "BYPASS"
+    assert get(gw2, "/z").headers["X-Cache"] == "BYPASS"

@@ -313,9 +313,123 @@ static void test_vary_signature(void)
     pt_buf_free(&c);
 }
 
+static void test_etags(void)
+{
+    struct pt_str t;
+    bool w = true;
+    ok(pt_etag_parse(PT_STR_LIT("\"abc\""), &t, &w) == 0 && pt_str_eq_lit(t, "\"abc\"") && !w,
+       "strong");
+    ok(pt_etag_parse(PT_STR_LIT(" W/\"abc\"\t"), &t, &w) == 0 && pt_str_eq_lit(t, "\"abc\"") && w,
+       "weak, with spaces around");
+    ok(pt_etag_parse(PT_STR_LIT("\"\""), &t, &w) == 0 && t.len == 2, "empty opaque-tag");
+    ok(pt_etag_parse(PT_STR_LIT("\"\xc3\xa9\""), &t, &w) == 0, "obs-text");
+    ok(pt_etag_parse(PT_STR_LIT("abc"), &t, &w) != 0, "unquoted");
+    ok(pt_etag_parse(PT_STR_LIT("\"abc"), &t, &w) != 0, "unterminated");
+    ok(pt_etag_parse(PT_STR_LIT("\""), &t, &w) != 0, "a lone quote");
+    ok(pt_etag_parse(PT_STR_LIT("w/\"abc\""), &t, &w) != 0, "W/ is case-sensitive");
+    ok(pt_etag_parse(PT_STR_LIT("\"a b\""), &t, &w) != 0, "no space inside");
+    ok(pt_etag_parse(PT_STR_LIT("\"a\"b\""), &t, &w) != 0, "no quote inside");
+    ok(pt_etag_parse(PT_STR_LIT("\"a\x7f\""), &t, &w) != 0, "no DEL");
+    ok(pt_etag_parse(PT_STR_NULL, &t, &w) != 0, "null view");
+
+    struct pt_str v1 = PT_STR_LIT("\"v1\""), wv1 = PT_STR_LIT("W/\"v1\"");
+    ok(pt_etag_list_match(PT_STR_LIT("\"v1\""), v1, false), "same tag");
+    ok(pt_etag_list_match(PT_STR_LIT("W/\"v1\""), v1, false), "weak comparison (request weak)");
+    ok(pt_etag_list_match(PT_STR_LIT("\"v1\""), wv1, false), "weak comparison (stored weak)");
+    ok(pt_etag_list_match(PT_STR_LIT("\"a\", \"b\",W/\"v1\""), v1, false), "in a list");
+    ok(pt_etag_list_match(PT_STR_LIT(" ,\"a\" ,, \"v1\" ,"), v1, false), "empty members");
+    ok(!pt_etag_list_match(PT_STR_LIT("\"v2\""), v1, false), "another tag");
+    ok(!pt_etag_list_match(PT_STR_LIT("\"V1\""), v1, false), "case-sensitive");
+    ok(!pt_etag_list_match(PT_STR_LIT("v1"), v1, false), "unquoted member");
+    ok(!pt_etag_list_match(PT_STR_LIT("\"a\", junk, \"v1\""), v1, false), "garbage ends the list");
+    ok(pt_etag_list_match(PT_STR_LIT("\"v1\", junk"), v1, false), "what came before counts");
+    ok(!pt_etag_list_match(PT_STR_LIT("\"a\" \"v1\""), v1, false), "members need commas");
+    ok(!pt_etag_list_match(PT_STR_LIT("\"v1"), v1, false), "unterminated member");
+    ok(pt_etag_list_match(PT_STR_LIT(" * "), v1, false), "* matches a tag");
+    ok(!pt_etag_list_match(PT_STR_LIT("*"), PT_STR_NULL, false), "* without a representation");
+    ok(pt_etag_list_match(PT_STR_LIT("*"), PT_STR_NULL, true), "* with one");
+    ok(!pt_etag_list_match(PT_STR_LIT("\"a\", *"), v1, true), "* inside a list is garbage");
+    ok(!pt_etag_list_match(PT_STR_LIT("\"v1\""), PT_STR_LIT("v1"), true), "invalid stored tag");
+    ok(!pt_etag_list_match(PT_STR_LIT(""), v1, true), "empty list");
+    ok(!pt_etag_list_match(PT_STR_NULL, v1, true), "null list");
+}
+
+static void test_not_modified(void)
+{
+    const int64_t lm = 784111777; /* Sun, 06 Nov 1994 08:49:37 GMT */
+    struct pt_str et = PT_STR_LIT("\"v1\"");
+    struct pt_h1_header a[] = {H("Accept", "*/*"), H("if-none-match", "\"v1\"")};
+    ok(pt_cache_not_modified(a, 2, et, true, lm), "If-None-Match matches");
+    ok(!pt_cache_not_modified(a, 2, PT_STR_NULL, true, lm), "no stored ETag");
+    struct pt_h1_header b[] = {H("If-None-Match", "\"x\""), H("If-None-Match", "\"v1\"")};
+    ok(pt_cache_not_modified(b, 2, et, false, 0), "several field lines");
+    struct pt_h1_header c[] = {H("If-None-Match", "\"x\""),
+                               H("If-Modified-Since", "Sun, 06 Nov 1994 08:49:37 GMT")};
+    ok(!pt_cache_not_modified(c, 2, et, true, lm), "If-None-Match wins over If-Modified-Since");
+    struct pt_h1_header d[] = {H("If-Modified-Since", "Sun, 06 Nov 1994 08:49:37 GMT")};
+    ok(pt_cache_not_modified(d, 1, et, true, lm), "same date: not modified");
+    ok(!pt_cache_not_modified(d, 1, et, true, lm + 1), "modified after the date");
+    ok(pt_cache_not_modified(d, 1, et, true, lm - 100), "modified before the date");
+    ok(!pt_cache_not_modified(d, 1, et, false, 0), "no Last-Modified: never");
+    struct pt_h1_header e[] = {H("If-Modified-Since", "Sun, 06 Nov 1994")};
+    ok(!pt_cache_not_modified(e, 1, et, true, lm), "an invalid date is ignored");
+    struct pt_h1_header f[] = {H("If-Modified-Since", "Sun, 06 Nov 1994 08:49:37 GMT"),
+                               H("If-Modified-Since", "Sun, 06 Nov 1994 08:49:37 GMT")};
+    ok(!pt_cache_not_modified(f, 2, et, true, lm), "a repeated If-Modified-Since is ignored");
+    struct pt_h1_header g[] = {H("X", "y")};
+    ok(!pt_cache_not_modified(g, 1, et, true, lm), "no conditionals");
+    ok(!pt_cache_has_conditionals(g, 1) && pt_cache_has_conditionals(d, 1) &&
+           pt_cache_has_conditionals(a, 2),
+       "has_conditionals");
+    ok(pt_cache_is_conditional_field(PT_STR_LIT("IF-NONE-MATCH")) &&
+           !pt_cache_is_conditional_field(PT_STR_LIT("If-Match")),
+       "conditional field names");
+}
+
+static void test_merge(void)
+{
+    struct pt_h1_header st[] = {H("Content-Type", "text/plain"), H("Cache-Control", "max-age=1"),
+                                H("ETag", "\"v1\""), H("X-A", "1"), H("x-a", "2")};
+    struct pt_h1_header upd[] = {H("cache-control", "max-age=60"),
+                                 H("Content-Length", "0"),
+                                 H("Connection", "keep-alive"),
+                                 H("Age", "4"),
+                                 H("X-Request-Id", "r"),
+                                 H("X-A", "3"),
+                                 H("Date", "d")};
+    struct pt_h1_header out[12];
+    size_t n = pt_cache_merge_headers(st, 5, upd, 7, PT_STR_LIT("x-request-id"), out);
+    is_int(n, 5, "merged count");
+    ok(pt_str_eq_lit(out[0].name, "Content-Type") && pt_str_eq_lit(out[1].name, "ETag"),
+       "stored fields the 304 does not carry stay");
+    ok(pt_str_eq_lit(out[2].value, "max-age=60") && pt_str_eq_lit(out[3].value, "3") &&
+           pt_str_eq_lit(out[4].name, "Date"),
+       "the 304's replace (every line of a name) and add");
+    struct pt_h1_header nc[] = {H("Cache-Control", "no-cache"), H("ETag", "\"v1\"")};
+    struct pt_cache_response_info ri = info(nc, 2);
+    ok(ri.has_etag && !ri.has_last_modified, "ETag seen");
+    is_int(pt_cache_storable(&ri, false), PT_CACHE_STORABLE, "no-cache with a validator");
+    struct pt_h1_header nl[] = {H("Cache-Control", "no-cache"),
+                                H("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT")};
+    ri = info(nl, 2);
+    ok(ri.has_last_modified && ri.last_modified_s == 784111777, "Last-Modified seen");
+    is_int(pt_cache_storable(&ri, false), PT_CACHE_STORABLE, "no-cache with Last-Modified");
+    struct pt_h1_header nf[] = {H("Cache-Control", "no-cache=\"X-A\""), H("ETag", "\"v1\"")};
+    ri = info(nf, 2);
+    ok(ri.cc.flags & PT_CC_NO_CACHE_FIELDS, "no-cache with field names");
+    is_int(pt_cache_storable(&ri, false), PT_CACHE_NO_CACHE, "... is not stored");
+    struct pt_h1_header bad[] = {H("Cache-Control", "no-cache"), H("ETag", "v1"),
+                                 H("Last-Modified", "soon")};
+    ri = info(bad, 3);
+    is_int(pt_cache_storable(&ri, false), PT_CACHE_NO_CACHE, "invalid validators are none");
+}
+
 int main(void)
 {
     test_cache_control();
+    test_etags();
+    test_not_modified();
+    test_merge();
     test_dates();
     test_storable();
     test_freshness();

@@ -294,9 +294,45 @@ static void test_threads(void)
     pt_cache_store_purge(NULL, NULL);
 }
 
+/* Validators are found when the entry is made; they keep it for revalidation. */
+static void test_validators(void)
+{
+    struct pt_h1_header hs[] = {
+        {PT_STR_LIT("etag"), PT_STR_LIT(" W/\"x1\" ")},
+        {PT_STR_LIT("Last-Modified"), PT_STR_LIT("Sun, 06 Nov 1994 08:49:37 GMT")},
+    };
+    struct pt_cache_entry_spec sp = {
+        .key = PT_STR_LIT("k1"),
+        .route = "r",
+        .status = 200,
+        .headers = hs,
+        .nheaders = 2,
+        .stored_ms = 1000,
+        .fresh_until = 1010,
+        .swr_until = 1010,
+        .sie_until = 1020,
+        .keep_until = 5000,
+    };
+    struct pt_cache_entry *e = pt_cache_entry_new(&sp, PT_STR_NULL);
+    ok(e != NULL && pt_str_eq_lit(e->etag, "W/\"x1\""), "ETag found, trimmed");
+    ok(pt_str_eq_lit(e->last_modified, "Sun, 06 Nov 1994 08:49:37 GMT") &&
+           e->last_modified_s == 784111777,
+       "Last-Modified found and parsed");
+    ok(pt_cache_entry_has_validator(e), "has a validator");
+    is_int(e->drop_at, 5000, "kept for revalidation");
+    pt_cache_entry_unref(e);
+    hs[0].value = PT_STR_LIT("unquoted");
+    hs[1].value = PT_STR_LIT("yesterday");
+    e = pt_cache_entry_new(&sp, PT_STR_NULL);
+    ok(e->etag.len == 0 && e->last_modified.len == 0, "invalid validators are none");
+    is_int(e->drop_at, 1020, "without a validator keep_until is ignored");
+    pt_cache_entry_unref(e);
+}
+
 int main(void)
 {
     test_entry_layout();
+    test_validators();
     test_hit_stale_miss();
     test_fills();
     test_lru();
