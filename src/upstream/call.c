@@ -609,7 +609,9 @@ static int on_head(struct pt_upcall *c, size_t head_len, const struct pt_h1_resp
     }
     c->head_delivered = true;
     c->head_ms = pt_loop_now(c->env->loop);
+    c->head_unconsumed = (uint32_t)head_len;
     c->ops->on_head(c, resp, &c->meta);
+    c->head_unconsumed = 0;
     if (c->done || c->conn != u)
         return -1;
     pt_buf_consume(&u->rbuf, head_len);
@@ -848,12 +850,28 @@ static void conn_cb(struct pt_loop *loop, struct pt_io *io, uint32_t events)
         read_response(c);
 }
 
+/*
+ * A caller that answers from the head of a response without a body (the
+ * cache, refreshed by a 304) cancels with the connection in a clean state:
+ * the whole response is that head.  Keep the connection for the next call.
+ */
+static bool cancel_leaves_conn_clean(struct pt_upcall *c)
+{
+    struct pt_upconn *u = c->conn;
+    if (u == NULL || c->head_unconsumed == 0 || c->tunnel || !c->req_done || !c->meta.keep_alive ||
+        c->meta.body != PT_H1_BODY_NONE || pt_buf_len(&u->rbuf) != c->head_unconsumed)
+        return false;
+    pt_buf_consume(&u->rbuf, c->head_unconsumed);
+    c->head_unconsumed = 0;
+    return true;
+}
+
 void pt_upcall_cancel(struct pt_upcall *c)
 {
     if (c->done)
         return;
     if (!c->attempt_counted)
         release_ticket(c);
-    drop_conn(c, false);
+    drop_conn(c, cancel_leaves_conn_clean(c));
     finish(c);
 }

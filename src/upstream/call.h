@@ -102,7 +102,8 @@ struct pt_upcall {
     bool req_done;      /* the whole request is on the wire */
     bool body_end_seen; /* the source said end */
     bool head_delivered;
-    bool paused; /* on_body asked to pause */
+    uint32_t head_unconsumed; /* while on_head runs: the head's bytes still in the conn's rbuf */
+    bool paused;              /* on_body asked to pause */
     bool tunnel;
     bool done;
     bool acquired; /* least_conn counted */

@@ -633,6 +633,8 @@ def test_no_cache_response_is_stored_and_revalidated_every_time(gateway, backend
         assert r.status_code == 200 and r.content == b"v1 #1" and r.headers["X-Cache"] == "HIT"
         assert len(be.received) == i + 2
         assert origin.seen[-1] == ('"v1"', None)
+    # The 304s leave their upstream connection clean: it is reused, not reopened.
+    assert len({q.conn for q in be.received}) == 1, [q.conn for q in be.received]
     origin.etag, origin.body = '"v2"', "v2"
     r = get(gw, "/nc")
     assert r.content == b"v2 #5" and r.headers["X-Cache"] == "MISS"
