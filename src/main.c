@@ -162,7 +162,8 @@ static int cmd_check(const struct options *o)
         fprintf(stderr, "%s: %zu error%s\n", o->config, nerr, nerr == 1 ? "" : "s");
         return EXIT_CONFIG;
     }
-    printf("%s: ok (%zu routes, %zu services)\n", o->config, s->nroutes, s->nservices);
+    printf("%s: ok (%zu route%s, %zu service%s)\n", o->config, s->nroutes,
+           s->nroutes == 1 ? "" : "s", s->nservices, s->nservices == 1 ? "" : "s");
     pt_snapshot_unref(s);
     return EXIT_OK;
 }

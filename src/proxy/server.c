@@ -342,8 +342,9 @@ static int apply(struct pt_server *srv, struct pt_snapshot *snap, struct pt_diag
     }
     atomic_fetch_add(&srv->reloads_ok, 1);
     log_diag(d); /* warnings */
-    pt_log_info("%s: configuration %llu applied (%zu routes, %zu services)", origin,
-                (unsigned long long)srv->version, srv->snap->nroutes, srv->snap->nservices);
+    size_t nr = srv->snap->nroutes, ns = srv->snap->nservices;
+    pt_log_info("%s: configuration %llu applied (%zu route%s, %zu service%s)", origin,
+                (unsigned long long)srv->version, nr, nr == 1 ? "" : "s", ns, ns == 1 ? "" : "s");
     return 0;
 }
 
