@@ -33,6 +33,9 @@
  *
  * Every answer from a stored 200 to a GET/HEAD whose own If-None-Match or
  * If-Modified-Since matches it is a 304 instead (serve(), make_not_modified()).
+ * Otherwise one byte range (Range, subject to If-Range) makes it a 206 with a
+ * slice of the stored body, or a 416 (serve(), range_filled()); the filler
+ * asks the service for the whole response (set_conditionals()).
  *
  * Entries hold the upstream's headers as they came (before any plugin's
  * on_response_head), so that on a hit every plugin's on_response_head runs
@@ -56,6 +59,7 @@
 #include "config/snapshot.h"
 #include "core/alloc.h"
 #include "core/log.h"
+#include "http/problem.h"
 #include "plugins/cache.h"
 #include "plugins/cache_policy.h"
 #include "plugins/cache_store.h"
@@ -511,9 +515,35 @@ static bool client_not_modified(const struct cache_ex *cx, const struct pt_cache
 }
 
 /*
+ * Which range of e (a stored 200) the client's Range and If-Range ask for
+ * (RFC 9110 §14, §13.2.2 step 5): GET and HEAD only, and never when the
+ * answer is a 304 (the conditionals come first).  Allocates nothing: a
+ * request without Range costs one scan of its header names.
+ */
+static enum pt_range_verdict client_range(const struct cache_ex *cx, const struct pt_cache_entry *e,
+                                          struct pt_byte_range *r)
+{
+    enum pt_method m = cx->ex->req.method_id;
+    if (e->status != 200 || (m != PT_METHOD_GET && m != PT_METHOD_HEAD))
+        return PT_RANGE_IGNORE;
+    return pt_cache_range(cx->cl_headers, cx->cl_nheaders, e->headers, e->nheaders, e->body_len, r);
+}
+
+static const char range_416_detail[] = "the requested range is beyond the end of the response";
+
+/* 416 Range Not Satisfiable for a stored body of len bytes, as a problem (RFC 9457). */
+static void respond_416(struct pt_exchange *ex, uint64_t len)
+{
+    char *cr = pt_arena_printf(&ex->arena, "bytes */%llu", (unsigned long long)len);
+    struct pt_h1_header h = {PT_STR_LIT("Content-Range"), pt_str_cstr(cr)};
+    pt_proxy_respond_problem(ex, 416, NULL, range_416_detail, &h, cr != NULL ? 1 : 0);
+}
+
+/*
  * Answer the request from entry e (whose reference cx now owns): the
- * stored response, or 304 Not Modified when the client's conditionals
- * match it.
+ * stored response, 304 Not Modified when the client's conditionals match
+ * it, or one range of a stored 200 (206, or 416 when the range lies beyond
+ * the end).  The body, or its slice, is sent straight from the entry.
  */
 static void serve(struct cache_ex *cx, struct pt_cache_entry *e, enum pt_cache_result r)
 {
@@ -524,10 +554,17 @@ static void serve(struct cache_ex *cx, struct pt_cache_entry *e, enum pt_cache_r
         pt_upcall_cancel(&ex->up);
     bool head_req = ex->req.method_id == PT_METHOD_HEAD;
     bool not_modified = client_not_modified(cx, e);
+    struct pt_byte_range br = {0, 0};
+    enum pt_range_verdict rv = not_modified ? PT_RANGE_IGNORE : client_range(cx, e, &br);
+    if (rv == PT_RANGE_UNSATISFIABLE) {
+        respond_416(ex, e->body_len);
+        return;
+    }
     size_t n = 0;
-    struct pt_h1_header *hs = pt_arena_alloc(&ex->arena, sizeof(*hs) * (e->nheaders + 3));
-    char *age = pt_arena_alloc(&ex->arena, 48);
-    if (hs == NULL || age == NULL) {
+    /* stored fields + Age, request id, Content-Length, Accept-Ranges, Content-Range */
+    struct pt_h1_header *hs = pt_arena_alloc(&ex->arena, sizeof(*hs) * (e->nheaders + 5));
+    char *txt = pt_arena_alloc(&ex->arena, 128); /* Age [0,24), Content-Length [24,48), range */
+    if (hs == NULL || txt == NULL) {
         pt_proxy_respond_problem(ex, 503, NULL, "out of memory", NULL, 0);
         return;
     }
@@ -541,28 +578,40 @@ static void serve(struct cache_ex *cx, struct pt_cache_entry *e, enum pt_cache_r
     }
     uint64_t now = now_ms(ex);
     uint64_t resident = now > e->stored_ms ? (now - e->stored_ms) / 1000 : 0;
-    int k = snprintf(age, 24, "%llu", (unsigned long long)(e->initial_age_s + resident));
+    int k = snprintf(txt, 24, "%llu", (unsigned long long)(e->initial_age_s + resident));
     hs[n].name = PT_STR_LIT("Age");
-    hs[n++].value = pt_str_make(age, (size_t)k);
+    hs[n++].value = pt_str_make(txt, (size_t)k);
     hs[n].name = ex->request_id_header;
     hs[n++].value = pt_str_make(ex->request_id, ex->request_id_len);
+    int status = not_modified ? 304 : e->status;
+    size_t off = 0, len = e->body_len;
+    if (status == 200)
+        hs[n++] = (struct pt_h1_header){PT_STR_LIT("Accept-Ranges"), PT_STR_LIT("bytes")};
+    if (rv == PT_RANGE_PARTIAL) {
+        status = 206;
+        off = (size_t)br.first;
+        len = (size_t)(br.last - br.first + 1);
+        k = snprintf(txt + 48, 80, "bytes %llu-%llu/%zu", (unsigned long long)br.first,
+                     (unsigned long long)br.last, e->body_len);
+        hs[n].name = PT_STR_LIT("Content-Range");
+        hs[n++].value = pt_str_make(txt + 48, (size_t)k);
+    }
     bool no_body = e->status == 204 || e->status == 304 || not_modified;
     if (head_req && !no_body) { /* a HEAD answer keeps the framing it would have had */
-        char *cl = age + 24;
-        int m = snprintf(cl, 24, "%zu", e->body_len);
+        k = snprintf(txt + 24, 24, "%zu", len);
         hs[n].name = PT_STR_LIT("Content-Length");
-        hs[n++].value = pt_str_make(cl, (size_t)m);
+        hs[n++].value = pt_str_make(txt + 24, (size_t)k);
     }
     struct pt_response_head head = {
-        .status = not_modified ? 304 : e->status,
+        .status = status,
         .headers = hs,
         .nheaders = n,
         .body = not_modified ? PT_BODY_NONE : PT_BODY_LENGTH,
-        .content_length = not_modified ? 0 : e->body_len,
+        .content_length = not_modified ? 0 : len,
         .head_only = head_req || no_body,
     };
     pt_proxy_send_head(ex, &head);
-    ex->down->send_body(ex, e->body, head.head_only ? 0 : e->body_len, true);
+    ex->down->send_body(ex, off > 0 ? e->body + off : e->body, head.head_only ? 0 : len, true);
 }
 
 /* Does entry e (found under our key) suit this request's Vary-nominated headers? */
@@ -757,8 +806,8 @@ static bool decide(const struct cache_conf *cf, const struct pt_exchange *ex, in
                    const struct pt_cache_response_info *age_ri, struct decision *d)
 {
     memset(d, 0, sizeof(*d));
-    if (!status_in(&cf->statuses, status))
-        return false;
+    if (status == 206 || !status_in(&cf->statuses, status))
+        return false; /* a part is never stored, even when `statuses` lists 206 */
     struct pt_cache_response_info ri;
     pt_cache_response_info(hs, n, &ri);
     bool authorized =
@@ -841,26 +890,38 @@ static struct pt_cache_entry *make_entry(const struct pt_exchange *ex, struct pt
     return e;
 }
 
+/* Does the request carry a field the filler's upstream request must not? */
+static bool has_fill_removed_fields(const struct pt_request *req)
+{
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (pt_cache_is_conditional_field(req->headers[i].name) ||
+            pt_cache_is_range_field(req->headers[i].name))
+            return true;
+    return false;
+}
+
 /*
  * The request goes upstream to fill (or refresh) the key: its conditionals
- * are the cache's, not the client's.  The client's If-None-Match and
- * If-Modified-Since are taken out (they are evaluated here, against what
- * the cache answers) and, when the stale entry e has validators, they go
- * upstream instead (RFC 9111 §4.3.1).  Returns the entry to remember as
+ * are the cache's, not the client's, and it asks for the whole
+ * representation.  The client's If-None-Match, If-Modified-Since, Range and
+ * If-Range are taken out (they are evaluated here, against what the cache
+ * answers; a 206 would never be stored) and, when the stale entry e has
+ * validators, they go upstream instead (RFC 9111 §4.3.1).  Returns the entry to remember as
  * revalidated (a new reference), or NULL.  Out of memory: left as it was.
  */
 static struct pt_cache_entry *set_conditionals(struct pt_arena *a, struct pt_request *req,
                                                struct pt_cache_entry *e)
 {
     bool reval = e != NULL && req->method_id == PT_METHOD_GET && pt_cache_entry_has_validator(e);
-    if (!reval && !pt_cache_has_conditionals(req->headers, req->nheaders))
+    if (!reval && !has_fill_removed_fields(req))
         return NULL;
     struct pt_h1_header *hs = pt_arena_alloc(a, sizeof(*hs) * (req->nheaders + 2));
     if (hs == NULL)
         return NULL;
     size_t k = 0;
     for (size_t i = 0; i < req->nheaders; i++)
-        if (!pt_cache_is_conditional_field(req->headers[i].name))
+        if (!pt_cache_is_conditional_field(req->headers[i].name) &&
+            !pt_cache_is_range_field(req->headers[i].name))
             hs[k++] = req->headers[i];
     if (reval && e->etag.len > 0) {
         hs[k].name = PT_STR_LIT("If-None-Match");
@@ -1443,6 +1504,92 @@ static void add_header(struct pt_exchange *ex, struct pt_response_head *head, st
     head->nheaders++;
 }
 
+/* Drop the fields named Accept-Ranges or Content-Range (ours replace the upstream's). */
+static void drop_range_fields(struct pt_response_head *head)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < head->nheaders; i++) {
+        struct pt_str name = head->headers[i].name;
+        if (!pt_str_case_eq_lit(name, "accept-ranges") &&
+            !pt_str_case_eq_lit(name, "content-range"))
+            head->headers[k++] = head->headers[i];
+    }
+    head->nheaders = k;
+}
+
+/*
+ * The filler's client asked for a range beyond the end of the response just
+ * stored as e: a 416 problem in place of it, as a hit would get.  The
+ * stored response's fields go (the gateway's stay) and the buffered body
+ * becomes the problem's.
+ */
+static void filled_416(struct cache_ex *cx, struct pt_response_head *head,
+                       const struct pt_cache_entry *e)
+{
+    struct pt_exchange *ex = cx->ex;
+    enum { CAP = 512 };
+    char *cr = pt_arena_printf(&ex->arena, "bytes */%zu", e->body_len);
+    char *body = pt_arena_alloc(&ex->arena, CAP);
+    if (cr == NULL || body == NULL)
+        return; /* out of memory: the whole response, which is allowed */
+    size_t len = pt_problem_json(body, CAP, 416, NULL, pt_str_cstr(range_416_detail),
+                                 pt_str_make(ex->request_id, ex->request_id_len));
+    if (len >= CAP)
+        len = CAP - 1;
+    struct pt_buf *b = &ex->resp_body;
+    b->start = b->end = 0;
+    if (pt_buf_append(b, body, len, SIZE_MAX) != 0)
+        b->start = b->end = 0; /* out of memory: a 416 without a body */
+    drop_range_fields(head);
+    size_t k = 0;
+    for (size_t i = 0; i < head->nheaders; i++)
+        if (!entry_has_field(e, head->headers[i].name) &&
+            !pt_str_case_eq_lit(head->headers[i].name, "age"))
+            head->headers[k++] = head->headers[i];
+    head->nheaders = k;
+    add_header(ex, head, PT_STR_LIT("Content-Type"), PT_STR_LIT("application/problem+json"));
+    add_header(ex, head, PT_STR_LIT("Content-Range"), pt_str_cstr(cr));
+    head->status = 416;
+    head->content_length = pt_buf_len(b);
+    if (ex->error == NULL)
+        ex->error = range_416_detail;
+}
+
+/*
+ * The response just stored as e goes to the filler's own client (and is not
+ * a 304): advertise ranges and, when the client asked for one, answer it as
+ * a hit would: 206 with that slice of the buffered body, or 416.  This
+ * relies on the proxy sending ex->resp_body as it is after the
+ * on_response_head hooks (finish_buffered() in proxy.c).
+ */
+static void range_filled(struct cache_ex *cx, struct pt_response_head *head,
+                         const struct pt_cache_entry *e)
+{
+    struct pt_exchange *ex = cx->ex;
+    struct pt_buf *b = &ex->resp_body;
+    if (e->status != 200 || head->status != 200 || head->head_only || e->body_len != pt_buf_len(b))
+        return;
+    struct pt_byte_range br;
+    enum pt_range_verdict rv = client_range(cx, e, &br);
+    if (rv == PT_RANGE_UNSATISFIABLE) {
+        filled_416(cx, head, e);
+        return;
+    }
+    drop_range_fields(head);
+    add_header(ex, head, PT_STR_LIT("Accept-Ranges"), PT_STR_LIT("bytes"));
+    if (rv == PT_RANGE_PARTIAL) {
+        char *cr = pt_arena_printf(&ex->arena, "bytes %llu-%llu/%zu", (unsigned long long)br.first,
+                                   (unsigned long long)br.last, e->body_len);
+        if (cr == NULL)
+            return; /* the whole response */
+        add_header(ex, head, PT_STR_LIT("Content-Range"), pt_str_cstr(cr));
+        head->status = 206;
+        b->start += (uint32_t)br.first;
+        b->end = b->start + (uint32_t)(br.last - br.first + 1);
+        head->content_length = pt_buf_len(b);
+    }
+}
+
 static void cache_on_response_head(void *state, struct pt_exchange *ex,
                                    struct pt_response_head *head)
 {
@@ -1454,6 +1601,8 @@ static void cache_on_response_head(void *state, struct pt_exchange *ex,
             struct pt_cache_entry *e = store_now(cx, pt_buf_str(&ex->resp_body));
             if (e != NULL && client_not_modified(cx, e))
                 make_not_modified(head, e);
+            else if (e != NULL)
+                range_filled(cx, head, e);
             if (e != NULL)
                 pt_cache_entry_unref(e);
         } else if (head->head_only && head->status == cx->st_status &&

@@ -401,6 +401,145 @@ bool pt_cache_not_modified(const struct pt_h1_header *req, size_t n, struct pt_s
     return lm_s <= t;
 }
 
+/* ---- ranges (RFC 9110 §14) ---- */
+
+/* 1*DIGIT at *p (saturating at UINT64_MAX); false when there is no digit. */
+static bool range_num(const char **p, const char *e, uint64_t *out)
+{
+    const char *s = *p;
+    uint64_t n = 0;
+    while (*p < e && **p >= '0' && **p <= '9') {
+        uint64_t d = (uint64_t)(**p - '0');
+        n = n > (UINT64_MAX - d) / 10 ? UINT64_MAX : n * 10 + d;
+        (*p)++;
+    }
+    *out = n;
+    return *p > s;
+}
+
+enum pt_range_verdict pt_range_parse(struct pt_str value, uint64_t len, struct pt_byte_range *r)
+{
+    struct pt_str v = pt_str_trim_ows(value);
+    if (v.ptr == NULL || v.len < 6 || !pt_str_case_eq_lit(pt_str_make(v.ptr, 6), "bytes="))
+        return PT_RANGE_IGNORE;
+    const char *p = v.ptr + 6, *e = v.ptr + v.len;
+    size_t nspec = 0;
+    bool suffix = false;
+    uint64_t a = 0, b = UINT64_MAX;
+    while (p < e) {
+        while (p < e && (*p == ' ' || *p == '\t' || *p == ','))
+            p++; /* OWS and the empty elements the list rule allows */
+        if (p == e)
+            break;
+        if (++nspec > 1)
+            return PT_RANGE_IGNORE; /* several ranges: answered in full */
+        if (*p == '-') {            /* suffix-range */
+            p++;
+            suffix = true;
+            if (!range_num(&p, e, &a))
+                return PT_RANGE_IGNORE;
+        } else { /* int-range */
+            if (!range_num(&p, e, &a) || p == e || *p != '-')
+                return PT_RANGE_IGNORE;
+            p++;
+            if (p < e && *p >= '0' && *p <= '9') {
+                range_num(&p, e, &b);
+                if (b < a)
+                    return PT_RANGE_IGNORE; /* invalid (§14.1.1) */
+            }
+        }
+        while (p < e && (*p == ' ' || *p == '\t'))
+            p++;
+        if (p < e && *p != ',')
+            return PT_RANGE_IGNORE;
+    }
+    if (nspec != 1)
+        return PT_RANGE_IGNORE;
+    if (suffix) {
+        if (a == 0)
+            return PT_RANGE_UNSATISFIABLE;
+        if (len == 0)
+            return PT_RANGE_IGNORE;
+        r->first = a >= len ? 0 : len - a;
+        r->last = len - 1;
+        return PT_RANGE_PARTIAL;
+    }
+    if (a >= len)
+        return PT_RANGE_UNSATISFIABLE;
+    r->first = a;
+    r->last = b >= len ? len - 1 : b;
+    return PT_RANGE_PARTIAL;
+}
+
+bool pt_if_range_match(struct pt_str value, struct pt_str etag, bool has_lm, int64_t lm_s,
+                       bool has_date, int64_t date_s)
+{
+    struct pt_str v = pt_str_trim_ows(value);
+    if (v.ptr == NULL || v.len == 0)
+        return false;
+    if (v.ptr[0] == '"' || (v.len >= 2 && v.ptr[0] == 'W' && v.ptr[1] == '/')) {
+        struct pt_str a, b;
+        bool wa, wb;
+        if (pt_etag_parse(v, &a, &wa) != 0 || pt_etag_parse(etag, &b, &wb) != 0)
+            return false;
+        return !wa && !wb && pt_str_eq(a, b); /* strong comparison (§8.8.3.2) */
+    }
+    int64_t t;
+    if (!has_lm || pt_http_date_parse(v, &t) != 0 || t != lm_s)
+        return false;
+    /* §8.8.2.2: Last-Modified is strong only when the origin's Date is at least a second later */
+    return has_date && lm_s <= INT64_MAX - 1 && date_s >= lm_s + 1;
+}
+
+bool pt_cache_is_range_field(struct pt_str name)
+{
+    return (name.len == 5 && pt_str_case_eq_lit(name, "range")) ||
+           (name.len == 8 && pt_str_case_eq_lit(name, "if-range"));
+}
+
+/* The first valid HTTP-date among st's fields named name. */
+static bool stored_date(const struct pt_h1_header *st, size_t nst, struct pt_str name, int64_t *out)
+{
+    const struct pt_h1_header *h = pt_h1_find_header(st, nst, name);
+    return h != NULL && pt_http_date_parse(h->value, out) == 0;
+}
+
+enum pt_range_verdict pt_cache_range(const struct pt_h1_header *req, size_t n,
+                                     const struct pt_h1_header *st, size_t nst, uint64_t len,
+                                     struct pt_byte_range *r)
+{
+    size_t nrange = 0, nif = 0;
+    struct pt_str range = PT_STR_NULL, if_range = PT_STR_NULL;
+    for (size_t i = 0; i < n; i++) {
+        struct pt_str name = req[i].name;
+        if (name.len == 5 && pt_str_case_eq_lit(name, "range")) {
+            nrange++;
+            range = req[i].value;
+        } else if (name.len == 8 && pt_str_case_eq_lit(name, "if-range")) {
+            nif++;
+            if_range = req[i].value;
+        }
+    }
+    if (nrange != 1 || nif > 1)
+        return PT_RANGE_IGNORE;
+    struct pt_byte_range br;
+    enum pt_range_verdict v = pt_range_parse(range, len, &br);
+    if (v == PT_RANGE_IGNORE)
+        return v;
+    if (nif == 1) {
+        const struct pt_h1_header *et = pt_h1_find_header(st, nst, PT_STR_LIT("ETag"));
+        int64_t lm = 0, date = 0;
+        bool has_lm = stored_date(st, nst, PT_STR_LIT("Last-Modified"), &lm);
+        bool has_date = stored_date(st, nst, PT_STR_LIT("Date"), &date);
+        if (!pt_if_range_match(if_range, et != NULL ? et->value : PT_STR_NULL, has_lm, lm, has_date,
+                               date))
+            return PT_RANGE_IGNORE;
+    }
+    if (v == PT_RANGE_PARTIAL)
+        *r = br;
+    return v;
+}
+
 /*
  * Fields a 304 never updates (RFC 9111 §3.1, §3.2): framing and the other
  * hop-by-hop fields, Age (recomputed), the request id.

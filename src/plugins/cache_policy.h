@@ -104,6 +104,61 @@ bool pt_cache_has_conditionals(const struct pt_h1_header *req, size_t n);
 /** Is name If-None-Match or If-Modified-Since (case-insensitive)? */
 bool pt_cache_is_conditional_field(struct pt_str name);
 
+/** One byte range of a representation: first..last, both inclusive (RFC 9110 §14.1.2). */
+struct pt_byte_range {
+    uint64_t first, last;
+};
+
+/** What a Range field asks of a representation (pt_range_parse, pt_cache_range). */
+enum pt_range_verdict {
+    PT_RANGE_IGNORE = 0,    /* no Range, or one to ignore: answer in full (200) */
+    PT_RANGE_PARTIAL,       /* exactly one satisfiable range: 206 with *r */
+    PT_RANGE_UNSATISFIABLE, /* one range wholly beyond the representation: 416 */
+    PT_RANGE_VERDICT_COUNT
+};
+
+/**
+ * Parse one Range field value (RFC 9110 §14.2) against a representation of
+ * len bytes.  Only `bytes=` (case-insensitive unit, no whitespace around
+ * `=`) with exactly one range-spec is honoured: `first-last`, `first-` or
+ * `-suffix`, with optional whitespace and empty elements around commas as
+ * the `1#` list rule allows.  Several ranges, another unit, an invalid
+ * range (last < first) or anything malformed: PT_RANGE_IGNORE.  A first
+ * position at or beyond len, or a suffix of 0: PT_RANGE_UNSATISFIABLE.  A
+ * last position beyond the end is clamped, a suffix longer than the
+ * representation takes all of it; a suffix on an empty representation is
+ * ignored (no byte range can describe it).  Huge numbers saturate, never
+ * overflow.  On PT_RANGE_PARTIAL, *r holds the range (first <= last < len).
+ */
+enum pt_range_verdict pt_range_parse(struct pt_str value, uint64_t len, struct pt_byte_range *r);
+
+/**
+ * Does an If-Range field value hold for a stored response (RFC 9110
+ * §13.1.5)?  An entity-tag matches only by strong comparison: neither it
+ * nor etag (the stored ETag value; empty: none) may be weak.  An HTTP-date
+ * matches only when it is the stored Last-Modified (has_lm, lm_s) to the
+ * second and that date is a strong validator by RFC 9110 §8.8.2.2: the
+ * stored Date (has_date, date_s) is at least one second after it.
+ * Anything else (malformed, empty) does not match.
+ */
+bool pt_if_range_match(struct pt_str value, struct pt_str etag, bool has_lm, int64_t lm_s,
+                       bool has_date, int64_t date_s);
+
+/**
+ * Evaluate a GET/HEAD request's Range and If-Range (every field line)
+ * against a stored 200 response (its headers st and body length len), in
+ * RFC 9110 §13.2.2 step 5's order: no Range, more than one Range line, an
+ * ignorable Range, more than one If-Range line or an If-Range that does
+ * not hold: PT_RANGE_IGNORE.  Otherwise what pt_range_parse says.  Scans
+ * the request headers once and allocates nothing.
+ */
+enum pt_range_verdict pt_cache_range(const struct pt_h1_header *req, size_t n,
+                                     const struct pt_h1_header *st, size_t nst, uint64_t len,
+                                     struct pt_byte_range *r);
+
+/** Is name Range or If-Range (case-insensitive)? */
+bool pt_cache_is_range_field(struct pt_str name);
+
 /**
  * The stored headers st updated with those of a 304 (RFC 9111 §3.2): every
  * field name upd carries replaces all the stored lines of that name, new

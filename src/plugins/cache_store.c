@@ -76,9 +76,11 @@ static struct shard *shard_of(uint64_t hash, unsigned *idx)
 
 static bool skipped(struct pt_str n, struct pt_str skip)
 {
-    /* framing is the codec's; Age is recomputed on every hit */
+    /* framing is the codec's; Age is recomputed on every hit; Accept-Ranges and
+     * Content-Range are the cache's own (it answers ranges from the stored body) */
     return pt_str_case_eq_lit(n, "content-length") || pt_str_case_eq_lit(n, "transfer-encoding") ||
-           pt_str_case_eq_lit(n, "age") || (skip.len > 0 && pt_str_case_eq(n, skip));
+           pt_str_case_eq_lit(n, "age") || pt_str_case_eq_lit(n, "accept-ranges") ||
+           pt_str_case_eq_lit(n, "content-range") || (skip.len > 0 && pt_str_case_eq(n, skip));
 }
 
 struct pt_cache_entry *pt_cache_entry_new(const struct pt_cache_entry_spec *sp,

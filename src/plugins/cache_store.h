@@ -87,9 +87,9 @@ struct pt_cache_entry_spec {
 /**
  * One allocation holding the entry and copies of everything in spec, with
  * one reference (the caller's).  Header fields named Content-Length, Age,
- * Transfer-Encoding or skip_header (case-insensitive; may be empty) are left
- * out.  The validators (ETag, Last-Modified) are read from the headers; an
- * entry without one ignores keep_until.  NULL on ENOMEM.
+ * Transfer-Encoding, Accept-Ranges, Content-Range or skip_header (case-insensitive; may be empty)
+ * are left out.  The validators (ETag, Last-Modified) are read from the headers; an entry without
+ * one ignores keep_until.  NULL on ENOMEM.
  */
 struct pt_cache_entry *pt_cache_entry_new(const struct pt_cache_entry_spec *spec,
                                           struct pt_str skip_header);

@@ -10,7 +10,12 @@
  * the same input parses the same way twice, delta-seconds are clamped,
  * a parsed date formats back to the same second, freshness never exceeds
  * what the directives allow, a valid entity-tag matches itself and `*`,
- * and a merge only hands back fields of its inputs.
+ * and a merge only hands back fields of its inputs.  The input is also a
+ * Range value against a few lengths, an If-Range value against stored
+ * validators, and (as fields) a request whose Range/If-Range are
+ * evaluated against the same fields as a stored response: a partial range
+ * always lies inside the body, and a Range whose unit is not `bytes=` is
+ * ignored.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -80,6 +85,43 @@ static void etags(const char *p, size_t n)
     CHECK(a == pt_etag_list_match(list, stored, true));
     if (a && pt_etag_parse(stored, &t, &w) != 0) /* an invalid stored tag matches only `*` */
         CHECK(pt_str_trim_ows(list).len == 1);
+}
+
+static void check_range(struct pt_str v, uint64_t len)
+{
+    struct pt_byte_range r = {UINT64_MAX, 0}, r2 = {0, 0};
+    enum pt_range_verdict a = pt_range_parse(v, len, &r);
+    CHECK((unsigned)a < PT_RANGE_VERDICT_COUNT);
+    CHECK(a == pt_range_parse(v, len, &r2));
+    if (a == PT_RANGE_PARTIAL) {
+        CHECK(r.first <= r.last && r.last < len);
+        CHECK(r.first == r2.first && r.last == r2.last);
+    }
+    struct pt_str t = pt_str_trim_ows(v);
+    if (a != PT_RANGE_IGNORE) /* only the bytes unit is honoured */
+        CHECK(t.len >= 6 && pt_str_case_eq_lit(pt_str_make(t.ptr, 6), "bytes="));
+}
+
+static void ranges(const char *p, size_t n)
+{
+    static const uint64_t lens[] = {0, 1, 100, 1u << 20, UINT64_MAX};
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
+        check_range(pt_str_make(p, n), lens[i]);
+    /* first line: If-Range value; second: stored ETag */
+    const char *nl = memchr(p, '\n', n);
+    struct pt_str ir = pt_str_make(p, nl != NULL ? (size_t)(nl - p) : n);
+    struct pt_str et = nl != NULL ? pt_str_make(nl + 1, n - ir.len - 1) : ir;
+    int64_t t = 0;
+    bool has_lm = pt_http_date_parse(ir, &t) == 0;
+    bool m = pt_if_range_match(ir, et, has_lm, t, true, t + 1);
+    CHECK(m == pt_if_range_match(ir, et, has_lm, t, true, t + 1));
+    if (has_lm) /* a date equal to the Date is weak: it never holds */
+        CHECK(!pt_if_range_match(ir, et, true, t, true, t));
+    struct pt_str tag;
+    bool weak;
+    if (m && !has_lm) /* an entity-tag match is strong on both sides */
+        CHECK(pt_etag_parse(ir, &tag, &weak) == 0 && !weak && pt_etag_parse(et, &tag, &weak) == 0 &&
+              !weak);
 }
 
 static size_t fields(const char *p, size_t n, struct pt_h1_header *hs)
@@ -158,6 +200,21 @@ static void response(const char *p, size_t n)
                                     ri.has_last_modified, ri.last_modified_s);
     CHECK(!nm || pt_cache_has_conditionals(hs, k));
 
+    /* the same fields as a ranged request against themselves as a stored 200 */
+    static const uint64_t lens[] = {0, 10, 1u << 20};
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        struct pt_byte_range br = {UINT64_MAX, 0};
+        enum pt_range_verdict rv = pt_cache_range(hs, k, hs, k, lens[i], &br);
+        CHECK((unsigned)rv < PT_RANGE_VERDICT_COUNT);
+        if (rv == PT_RANGE_PARTIAL)
+            CHECK(br.first <= br.last && br.last < lens[i]);
+        if (rv != PT_RANGE_IGNORE)
+            CHECK(pt_h1_find_header(hs, k, PT_STR_LIT("range")) != NULL);
+    }
+    for (size_t i = 0; i < k; i++)
+        if (pt_cache_is_range_field(hs[i].name))
+            CHECK(hs[i].name.len == 5 || hs[i].name.len == 8);
+
     /* the first half stored, the second half a 304 */
     struct pt_h1_header out[MAX_FIELDS];
     size_t half = k / 2;
@@ -184,6 +241,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cache_control(p, size);
     date(p, size);
     etags(p, size);
+    ranges(p, size);
     response(p, size);
     free(p);
     return 0;

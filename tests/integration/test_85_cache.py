@@ -762,3 +762,326 @@ def test_revalidate_window_zero(gateway, backend):
     gw2 = gateway(cached(be2, revalidate_window="0s"))
     assert get(gw2, "/z").headers["X-Cache"] == "BYPASS"
     assert get(gw2, "/z").headers["X-Cache"] == "BYPASS"
+
+
+# ---- ranges (RFC 9110 §14) ----------------------------------------------------------
+
+BODY100 = bytes(range(48, 48 + 50)) * 2  # 100 bytes, printable
+
+
+class RangeOrigin:
+    """A fixed body with validators; counts requests, remembers their Range and
+    If-Range, and (like most servers) answers a Range it sees with a 206."""
+
+    def __init__(self, body=BODY100, etag='"r1"', last_modified=None, date=None, cc="max-age=60",
+                 honour_range=True):
+        self.body = body
+        self.etag = etag
+        self.last_modified = last_modified
+        self.date = date
+        self.cc = cc
+        self.honour_range = honour_range
+        self.seen = []  # (Range, If-Range) of every request
+        self.lock = threading.Lock()
+
+    def __call__(self, req):
+        rng = req.header("Range")
+        with self.lock:
+            self.seen.append((rng, req.header("If-Range")))
+        hs = [("Content-Type", "application/octet-stream"), ("Accept-Ranges", "bytes")]
+        if self.etag:
+            hs.append(("ETag", self.etag))
+        if self.last_modified:
+            hs.append(("Last-Modified", self.last_modified))
+        if self.date:
+            hs.append(("Date", self.date))
+        if self.cc:
+            hs.append(("Cache-Control", self.cc))
+        m = re.fullmatch(r"bytes=(\d+)-(\d*)", rng or "")
+        if self.honour_range and m:
+            a = int(m.group(1))
+            b = int(m.group(2)) if m.group(2) else len(self.body) - 1
+            b = min(b, len(self.body) - 1)
+            hs.append(("Content-Range", "bytes %d-%d/%d" % (a, b, len(self.body))))
+            return Reply(206, self.body[a:b + 1], headers=hs)
+        return Reply(200, self.body, headers=hs)
+
+
+def ranged(gw, path, rng, **headers):
+    headers["Range"] = rng
+    return get(gw, path, headers=headers)
+
+
+def assert_part(r, body, first, last, cache="HIT"):
+    assert r.status_code == 206, (r.status_code, r.content[:200])
+    assert r.headers["Content-Range"] == "bytes %d-%d/%d" % (first, last, len(body))
+    assert r.headers["Content-Length"] == str(last - first + 1)
+    assert r.content == body[first:last + 1]
+    assert r.headers["X-Cache"] == cache
+    assert r.headers["Accept-Ranges"] == "bytes"
+
+
+def test_range_forms_on_a_hit(gateway, backend):
+    origin = RangeOrigin()
+    be = backend(handler=origin)
+    gw = gateway(cached(be))
+    r = get(gw, "/r")
+    assert r.status_code == 200 and r.content == BODY100 and r.headers["X-Cache"] == "MISS"
+    assert r.headers["Accept-Ranges"] == "bytes"
+    r = get(gw, "/r")
+    assert r.status_code == 200 and r.headers["Accept-Ranges"] == "bytes"
+    assert r.headers.get("Content-Range") is None
+    cases = [
+        ("bytes=0-9", 0, 9),
+        ("bytes=10-", 10, 99),
+        ("bytes=-5", 95, 99),
+        ("bytes=90-200", 90, 99),  # the last position is clamped
+        ("bytes=-100", 0, 99),
+        ("bytes=-1000", 0, 99),  # a suffix longer than the body: all of it
+        ("bytes=99-99", 99, 99),
+        ("BYTES=1-1", 1, 1),  # the unit is case-insensitive
+        ("bytes=, 3-4", 3, 4),  # empty list elements and whitespace (the 1# rule)
+        ("bytes=3-4 ,", 3, 4),
+        ("bytes=000-0007", 0, 7),
+        ("bytes=5-99999999999999999999999", 5, 99),  # huge: clamped, no overflow
+    ]
+    for rng, a, b in cases:
+        r = ranged(gw, "/r", rng)
+        assert_part(r, BODY100, a, b)
+        assert r.headers["ETag"] == '"r1"' and r.headers["Content-Type"] == "application/octet-stream"
+        assert int(r.headers["Age"]) >= 0 and r.headers["X-Request-Id"]
+    raw = request(gw.port, "GET", "/r", headers=[("Range", "bytes=2-3")], host="127.0.0.1")
+    assert raw.status == 206 and raw.body == BODY100[2:4]
+    assert len(raw.headers_all("Accept-Ranges")) == 1 and len(raw.headers_all("Content-Range")) == 1
+    assert len(be.received) == 1
+
+
+def test_unsatisfiable_range_is_416(gateway, backend):
+    be = backend(handler=RangeOrigin())
+    gw = gateway(cached(be))
+    get(gw, "/u")
+    for rng in ("bytes=100-", "bytes=100-200", "bytes=5000-6000", "bytes=-0",
+                "bytes=99999999999999999999999-"):
+        r = ranged(gw, "/u", rng)
+        assert r.status_code == 416, (rng, r.status_code)
+        assert r.headers["Content-Range"] == "bytes */100"
+        assert r.headers["Content-Type"] == "application/problem+json"
+        assert r.json()["status"] == 416
+        assert r.headers["X-Cache"] == "HIT" and r.headers["X-Request-Id"]
+    assert len(be.received) == 1
+
+
+def test_ignored_ranges_get_the_whole_body(gateway, backend):
+    be = backend(handler=RangeOrigin())
+    gw = gateway(cached(be))
+    get(gw, "/i")
+    for rng in ("bytes=0-1,5-6", "bytes=0-1, -3", "bytes=0-1,100-", "items=0-5", "bytes 0-5",
+                "bytes =0-5", "bytes=5-2", "bytes=abc", "bytes=", "bytes=-", "bytes=1-2-3",
+                "bytes=0x1-2", "", "bytes=- 5"):
+        r = ranged(gw, "/i", rng)
+        assert r.status_code == 200, (rng, r.status_code)
+        assert r.content == BODY100 and "Content-Range" not in r.headers
+        assert r.headers["X-Cache"] == "HIT" and r.headers["Accept-Ranges"] == "bytes"
+    raw = request(gw.port, "GET", "/i", headers=[("Range", "bytes=0-1"), ("Range", "bytes=2-3")],
+                  host="127.0.0.1")
+    assert raw.status == 200 and raw.body == BODY100  # two Range lines: ignored
+    assert len(be.received) == 1
+
+
+def test_if_range_with_an_entity_tag(gateway, backend):
+    be = backend(handler=RangeOrigin())
+    gw = gateway(cached(be))
+    get(gw, "/e")
+    assert_part(ranged(gw, "/e", "bytes=0-3", **{"If-Range": '"r1"'}), BODY100, 0, 3)
+    for ir in ('"r2"', 'W/"r1"', '"r1', "r1", '"r1", "r2"', ""):
+        r = ranged(gw, "/e", "bytes=0-3", **{"If-Range": ir})
+        assert r.status_code == 200 and r.content == BODY100, ir
+    # If-Range is evaluated before the range: no match means 200, even for a range past the end
+    r = ranged(gw, "/e", "bytes=500-", **{"If-Range": '"r2"'})
+    assert r.status_code == 200 and r.content == BODY100
+    r = ranged(gw, "/e", "bytes=500-", **{"If-Range": '"r1"'})
+    assert r.status_code == 416
+    assert len(be.received) == 1
+
+
+def test_if_range_weak_etag_never_matches(gateway, backend):
+    be = backend(handler=RangeOrigin(etag='W/"w1"'))
+    gw = gateway(cached(be))
+    get(gw, "/w")
+    assert_part(ranged(gw, "/w", "bytes=0-3"), BODY100, 0, 3)
+    for ir in ('W/"w1"', '"w1"'):
+        r = ranged(gw, "/w", "bytes=0-3", **{"If-Range": ir})
+        assert r.status_code == 200 and r.content == BODY100, ir
+    assert len(be.received) == 1
+
+
+def test_if_range_with_a_date(gateway, backend):
+    from email.utils import formatdate
+    now = formatdate(time.time(), usegmt=True)
+    be = backend(handler=RangeOrigin(etag=None, last_modified=LM, date=now))
+    gw = gateway(cached(be))
+    get(gw, "/d")
+    assert_part(ranged(gw, "/d", "bytes=1-2", **{"If-Range": LM}), BODY100, 1, 2)
+    for ir in ("Thu, 02 Jan 2020 00:00:00 GMT", "Tue, 31 Dec 2019 23:59:59 GMT", "yesterday",
+               LM + " x"):
+        r = ranged(gw, "/d", "bytes=1-2", **{"If-Range": ir})
+        assert r.status_code == 200 and r.content == BODY100, ir
+    # A Last-Modified equal to the Date is a weak validator (RFC 9110 §8.8.2.2): no match.
+    be2 = backend(handler=RangeOrigin(etag=None, last_modified=now, date=now))
+    gw2 = gateway(cached(be2))
+    get(gw2, "/d")
+    r = ranged(gw2, "/d", "bytes=1-2", **{"If-Range": now})
+    assert r.status_code == 200 and r.content == BODY100
+    assert_part(ranged(gw2, "/d", "bytes=1-2"), BODY100, 1, 2)
+
+
+def test_if_none_match_wins_over_range(gateway, backend):
+    be = backend(handler=RangeOrigin(last_modified=LM))
+    gw = gateway(cached(be))
+    get(gw, "/c")
+    r = ranged(gw, "/c", "bytes=0-3", **{"If-None-Match": '"r1"'})
+    assert r.status_code == 304 and r.content == b"" and "Content-Range" not in r.headers
+    r = ranged(gw, "/c", "bytes=500-", **{"If-Modified-Since": LM})
+    assert r.status_code == 304
+    r = ranged(gw, "/c", "bytes=0-3", **{"If-None-Match": '"other"'})
+    assert_part(r, BODY100, 0, 3)
+    assert len(be.received) == 1
+
+
+def test_miss_with_range_fills_the_whole_entry(gateway, backend):
+    origin = RangeOrigin()
+    be = backend(handler=origin)
+    gw = gateway(cached(be))
+    r = ranged(gw, "/m", "bytes=10-19", **{"If-Range": '"r1"'})
+    # the filler's own client gets its range, cut from the full response just stored
+    assert_part(r, BODY100, 10, 19, cache="MISS")
+    assert origin.seen == [(None, None)]  # neither Range nor If-Range went upstream
+    r = ranged(gw, "/m", "bytes=-10")
+    assert_part(r, BODY100, 90, 99)
+    r = get(gw, "/m")
+    assert r.status_code == 200 and r.content == BODY100 and r.headers["X-Cache"] == "HIT"
+    assert len(be.received) == 1
+
+
+def test_miss_with_an_unsatisfiable_range(gateway, backend):
+    origin = RangeOrigin()
+    be = backend(handler=origin)
+    gw = gateway(cached(be))
+    r = ranged(gw, "/m4", "bytes=100-")
+    assert r.status_code == 416 and r.headers["Content-Range"] == "bytes */100"
+    assert r.headers["X-Cache"] == "MISS" and r.json()["status"] == 416
+    assert r.headers["Content-Type"] == "application/problem+json" and "ETag" not in r.headers
+    assert origin.seen == [(None, None)]
+    r = get(gw, "/m4")
+    assert r.status_code == 200 and r.content == BODY100 and r.headers["X-Cache"] == "HIT"
+    assert len(be.received) == 1
+
+
+def test_range_on_a_miss_ignored_when_the_response_is_not_stored(gateway, backend):
+    """The filler asked for the whole response; when it cannot be stored the client gets
+    all of it (200), which RFC 9110 §14.2 allows."""
+    origin = RangeOrigin(cc="no-store")
+    be = backend(handler=origin)
+    gw = gateway(cached(be))
+    r = ranged(gw, "/ns", "bytes=0-3")
+    assert r.status_code == 200 and r.content == BODY100 and r.headers["X-Cache"] == "BYPASS"
+    assert origin.seen == [(None, None)]
+
+
+def test_206_from_upstream_is_never_stored(gateway, backend):
+    origin = RangeOrigin()
+    be = backend(handler=origin)
+    gw = gateway(cached(be, honor_client_no_cache=True, statuses=[200, 206]))
+    r = ranged(gw, "/p", "bytes=0-3", **{"Cache-Control": "no-cache"})
+    assert r.status_code == 206 and r.content == BODY100[:4] and r.headers["X-Cache"] == "BYPASS"
+    assert r.headers["Content-Range"] == "bytes 0-3/100"  # the upstream's, passed through
+    assert origin.seen == [("bytes=0-3", None)]  # a bypass forwards the client's Range
+    r = get(gw, "/p")
+    assert r.status_code == 200 and r.content == BODY100 and r.headers["X-Cache"] == "MISS"
+    assert len(be.received) == 2
+
+
+def test_head_with_range(gateway, backend):
+    origin = RangeOrigin()
+    be = backend(handler=origin)
+    gw = gateway(cached(be))
+    # a HEAD miss goes upstream as it came, Range included, and stores nothing
+    r = request(gw.port, "HEAD", "/h", headers=[("Range", "bytes=0-3")], host="127.0.0.1")
+    assert origin.seen == [("bytes=0-3", None)]
+    get(gw, "/h")
+    r = request(gw.port, "HEAD", "/h", headers=[("Range", "bytes=5-14")], host="127.0.0.1")
+    assert r.status == 206 and r.body == b""
+    assert r.header("Content-Range") == "bytes 5-14/100" and r.header("Content-Length") == "10"
+    assert r.header("X-Cache") == "HIT"
+    r = request(gw.port, "HEAD", "/h", headers=[("Range", "bytes=100-")], host="127.0.0.1")
+    assert r.status == 416 and r.body == b"" and r.header("Content-Range") == "bytes */100"
+    assert len(be.received) == 2
+
+
+def test_large_body_sliced_at_the_end(gateway, backend):
+    big = bytes((i * 7 + i // 251) & 0xFF for i in range(1 << 20))
+    be = backend(handler=RangeOrigin(body=big))
+    gw = gateway(cached(be))
+    r = ranged(gw, "/big", "bytes=1048000-")
+    assert_part(r, big, 1048000, (1 << 20) - 1, cache="MISS")
+    assert_part(ranged(gw, "/big", "bytes=-1"), big, (1 << 20) - 1, (1 << 20) - 1)
+    assert_part(ranged(gw, "/big", "bytes=-65536"), big, (1 << 20) - 65536, (1 << 20) - 1)
+    assert_part(ranged(gw, "/big", "bytes=123457-987653"), big, 123457, 987653)
+    r = get(gw, "/big")
+    assert r.status_code == 200 and r.content == big
+    assert len(be.received) == 1
+
+
+def test_range_on_a_stale_answer(gateway, backend):
+    be = backend(handler=RangeOrigin(cc="max-age=1"))
+    gw = gateway(cached(be, stale_if_error="1m"), expect_errors=[UPSTREAM_ERRORS])
+    get(gw, "/st")
+    be.stop()
+    time.sleep(1.3)
+    assert_part(ranged(gw, "/st", "bytes=0-0"), BODY100, 0, 0, cache="STALE")
+
+
+def test_ranges_in_access_log_and_metrics(gateway, backend):
+    import json
+    import os
+    be = backend(handler=RangeOrigin())
+    cfg = cached(be)
+    cfg["admin"] = {"listen": "127.0.0.1:@ADMIN_PORT@"}
+    cfg["routes"][0]["plugins"]["access-log"] = {"path": "access.log"}
+    gw = gateway(cfg)
+    assert ranged(gw, "/l", "bytes=0-1").status_code == 206
+    assert ranged(gw, "/l", "bytes=0-1").status_code == 206
+    assert ranged(gw, "/l", "bytes=200-").status_code == 416
+    log = os.path.join(gw.dir, "access.log")
+    deadline = time.monotonic() + 5
+    docs = []
+    while time.monotonic() < deadline and len(docs) < 3:
+        with open(log) as f:
+            docs = [json.loads(ln) for ln in f.read().splitlines() if ln.strip()]
+        time.sleep(0.05)
+    assert [(d["status"], d["cache"]) for d in docs] == [(206, "miss"), (206, "hit"), (416, "hit")]
+    m = requests.get(gw.admin_url("/metrics"), timeout=10).text
+    assert re.search(r'portico_requests_total\{[^}]*status="206"[^}]*\} 2', m), m
+    assert re.search(r'portico_requests_total\{[^}]*status="416"[^}]*\} 1', m), m
+    assert re.search(r'portico_cache_requests_total\{route="main",result="hit"\} 2', m), m
+
+
+def test_waiters_get_their_own_ranges(gateway, backend):
+    origin = RangeOrigin()
+    be = backend(handler=lambda req: (time.sleep(0.5), origin(req))[1])
+    gw = gateway(cached(be), workers=2)
+    results = {}
+    lock = threading.Lock()
+
+    def one(i):
+        r = get(gw, "/co", headers={"Range": "bytes=%d-%d" % (i, i + 2)}, timeout=20)
+        with lock:
+            results[i] = (r.status_code, r.content, r.headers["Content-Range"])
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {i: (206, BODY100[i:i + 3], "bytes %d-%d/100" % (i, i + 2)) for i in range(8)}
+    assert origin.seen == [(None, None)]

@@ -1,6 +1,8 @@
 /* Cache-Control parsing, HTTP dates, storability, freshness and keys (src/plugins/cache_policy.c).
  */
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "plugins/cache_policy.h"
@@ -424,11 +426,143 @@ static void test_merge(void)
     is_int(pt_cache_storable(&ri, false), PT_CACHE_NO_CACHE, "invalid validators are none");
 }
 
+/* pt_range_parse of s against a body of len bytes; "206 a-b", "416" or "200" (ignored). */
+static const char *range_of(const char *s, uint64_t len)
+{
+    static char out[64];
+    struct pt_byte_range r = {7, 7};
+    enum pt_range_verdict v = pt_range_parse(pt_str_cstr(s), len, &r);
+    if (v == PT_RANGE_PARTIAL)
+        snprintf(out, sizeof(out), "206 %llu-%llu", (unsigned long long)r.first,
+                 (unsigned long long)r.last);
+    else
+        snprintf(out, sizeof(out), "%s", v == PT_RANGE_UNSATISFIABLE ? "416" : "200");
+    return out;
+}
+
+static void test_ranges(void)
+{
+    is_str(range_of("bytes=0-9", 100), "206 0-9", "first-last");
+    is_str(range_of("bytes=10-", 100), "206 10-99", "first-");
+    is_str(range_of("bytes=-5", 100), "206 95-99", "suffix");
+    is_str(range_of("bytes=-100", 100), "206 0-99", "suffix of the whole length");
+    is_str(range_of("bytes=-1000", 100), "206 0-99", "suffix longer than the body");
+    is_str(range_of("bytes=90-200", 100), "206 90-99", "last clamped");
+    is_str(range_of("bytes=99-99", 100), "206 99-99", "the last byte");
+    is_str(range_of("bytes=0-0", 1), "206 0-0", "one byte of one");
+    is_str(range_of("Bytes=1-2", 100), "206 1-2", "unit is case-insensitive");
+    is_str(range_of("  bytes=1-2  ", 100), "206 1-2", "surrounding whitespace");
+    is_str(range_of("bytes=, ,1-2", 100), "206 1-2", "empty elements first");
+    is_str(range_of("bytes=1-2 , ", 100), "206 1-2", "empty elements last");
+    is_str(range_of("bytes=0007-0008", 100), "206 7-8", "leading zeros");
+    is_str(range_of("bytes=5-99999999999999999999999999", 100), "206 5-99", "huge last saturates");
+    is_str(range_of("bytes=-99999999999999999999999999", 100), "206 0-99", "huge suffix");
+    is_str(range_of("bytes=100-", 100), "416", "first at the end");
+    is_str(range_of("bytes=100-100", 100), "416", "first-last at the end");
+    is_str(range_of("bytes=99999999999999999999999999-", 100), "416", "huge first");
+    is_str(range_of("bytes=-0", 100), "416", "suffix of zero");
+    is_str(range_of("bytes=0-", 0), "416", "any first on an empty body");
+    is_str(range_of("bytes=-5", 0), "200", "a suffix on an empty body: ignored");
+    is_str(range_of("bytes=0-1,3-4", 100), "200", "several ranges");
+    is_str(range_of("bytes=0-1, 200-300", 100), "200", "several, one unsatisfiable");
+    is_str(range_of("bytes=0-1,x", 100), "200", "several, one malformed");
+    is_str(range_of("items=0-1", 100), "200", "another unit");
+    is_str(range_of("byte=0-1", 100), "200", "a near-miss unit");
+    is_str(range_of("bytes =0-1", 100), "200", "space before =");
+    is_str(range_of("bytes 0-1", 100), "200", "no =");
+    is_str(range_of("bytes=5-2", 100), "200", "last before first: invalid");
+    is_str(range_of("bytes=", 100), "200", "empty set");
+    is_str(range_of("bytes=,", 100), "200", "only empty elements");
+    is_str(range_of("bytes=-", 100), "200", "dash alone");
+    is_str(range_of("bytes=a-b", 100), "200", "letters");
+    is_str(range_of("bytes=1 -2", 100), "200", "space inside");
+    is_str(range_of("bytes=1-2-3", 100), "200", "two dashes");
+    is_str(range_of("bytes=1-2x", 100), "200", "trailing garbage");
+    is_str(range_of("bytes=+1-2", 100), "200", "a sign");
+    is_str(range_of("", 100), "200", "empty value");
+    struct pt_byte_range r;
+    is_int(pt_range_parse(PT_STR_NULL, 100, &r), PT_RANGE_IGNORE, "null view");
+
+    /* every prefix of a valid value, in an exact-size copy (ASan catches over-reads) */
+    static const char full[] = "bytes=123-4567, ";
+    for (size_t n = 0; n <= sizeof(full) - 1; n++) {
+        char *p = malloc(n > 0 ? n : 1);
+        memcpy(p, full, n);
+        enum pt_range_verdict v = pt_range_parse(pt_str_make(p, n), 10000, &r);
+        /* "bytes=123-", then from "bytes=123-456" (123-4 and 123-45 end before they start) */
+        bool want_partial = n == 10 || n >= 13;
+        ok(want_partial ? v == PT_RANGE_PARTIAL : v == PT_RANGE_IGNORE, "prefix of %zu bytes", n);
+        free(p);
+    }
+}
+
+static void test_if_range(void)
+{
+    const int64_t lm = 784111777; /* Sun, 06 Nov 1994 08:49:37 GMT */
+    struct pt_str et = PT_STR_LIT("\"v1\"");
+    ok(pt_if_range_match(PT_STR_LIT("\"v1\""), et, false, 0, false, 0), "same strong tag");
+    ok(pt_if_range_match(PT_STR_LIT(" \"v1\" "), et, false, 0, false, 0), "with whitespace");
+    ok(!pt_if_range_match(PT_STR_LIT("\"v2\""), et, false, 0, false, 0), "another tag");
+    ok(!pt_if_range_match(PT_STR_LIT("W/\"v1\""), et, false, 0, false, 0), "a weak tag");
+    ok(!pt_if_range_match(PT_STR_LIT("\"v1\""), PT_STR_LIT("W/\"v1\""), false, 0, false, 0),
+       "a weak stored tag");
+    ok(!pt_if_range_match(PT_STR_LIT("W/\"v1\""), PT_STR_LIT("W/\"v1\""), false, 0, false, 0),
+       "weak on both sides");
+    ok(!pt_if_range_match(PT_STR_LIT("\"v1\", \"v2\""), et, false, 0, false, 0), "not a list");
+    ok(!pt_if_range_match(PT_STR_LIT("\"v1"), et, false, 0, false, 0), "unterminated");
+    ok(!pt_if_range_match(PT_STR_LIT("\"v1\""), PT_STR_NULL, false, 0, false, 0), "no ETag");
+    ok(!pt_if_range_match(PT_STR_LIT(""), et, true, lm, true, lm + 5), "empty");
+    ok(!pt_if_range_match(PT_STR_NULL, et, true, lm, true, lm + 5), "null view");
+    struct pt_str d = PT_STR_LIT("Sun, 06 Nov 1994 08:49:37 GMT");
+    ok(pt_if_range_match(d, et, true, lm, true, lm + 1), "date = Last-Modified, Date a second on");
+    ok(pt_if_range_match(PT_STR_LIT("Sunday, 06-Nov-94 08:49:37 GMT"), et, true, lm, true, lm + 60),
+       "another date form, same second");
+    ok(!pt_if_range_match(d, et, true, lm, true, lm), "Date = Last-Modified: weak");
+    ok(!pt_if_range_match(d, et, true, lm, false, 0), "no Date: weak");
+    ok(!pt_if_range_match(d, et, true, lm - 1, true, lm + 5), "Last-Modified differs");
+    ok(!pt_if_range_match(d, et, false, 0, true, lm + 5), "no Last-Modified");
+    ok(!pt_if_range_match(PT_STR_LIT("Sun, 06 Nov 1994"), et, true, lm, true, lm + 5),
+       "not a date");
+    ok(!pt_if_range_match(d, et, true, INT64_MAX, true, INT64_MAX), "no overflow");
+
+    struct pt_h1_header st[] = {H("ETag", "\"v1\""),
+                                H("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT"),
+                                H("Date", "Sun, 06 Nov 1994 09:00:00 GMT")};
+    struct pt_byte_range r = {0, 0};
+    struct pt_h1_header q1[] = {H("Accept", "*/*"), H("range", "bytes=2-3")};
+    is_int(pt_cache_range(q1, 2, st, 3, 10, &r), PT_RANGE_PARTIAL, "Range alone");
+    ok(r.first == 2 && r.last == 3, "... its bytes");
+    struct pt_h1_header q2[] = {H("Accept", "*/*")};
+    is_int(pt_cache_range(q2, 1, st, 3, 10, &r), PT_RANGE_IGNORE, "no Range");
+    struct pt_h1_header q3[] = {H("Range", "bytes=2-3"), H("If-Range", "\"v1\"")};
+    is_int(pt_cache_range(q3, 2, st, 3, 10, &r), PT_RANGE_PARTIAL, "If-Range tag holds");
+    struct pt_h1_header q4[] = {H("Range", "bytes=20-"), H("If-Range", "\"v2\"")};
+    is_int(pt_cache_range(q4, 2, st, 3, 10, &r), PT_RANGE_IGNORE,
+           "If-Range fails before the range is unsatisfiable");
+    struct pt_h1_header q5[] = {H("Range", "bytes=20-"), H("If-Range", "\"v1\"")};
+    is_int(pt_cache_range(q5, 2, st, 3, 10, &r), PT_RANGE_UNSATISFIABLE, "If-Range holds: 416");
+    struct pt_h1_header q6[] = {H("Range", "bytes=0-1"),
+                                H("If-Range", "Sun, 06 Nov 1994 08:49:37 GMT")};
+    is_int(pt_cache_range(q6, 2, st, 3, 10, &r), PT_RANGE_PARTIAL, "If-Range date holds");
+    struct pt_h1_header q7[] = {H("Range", "bytes=0-1"), H("Range", "bytes=2-3")};
+    is_int(pt_cache_range(q7, 2, st, 3, 10, &r), PT_RANGE_IGNORE, "two Range lines");
+    struct pt_h1_header q8[] = {H("Range", "bytes=0-1"), H("If-Range", "\"v1\""),
+                                H("If-Range", "\"v1\"")};
+    is_int(pt_cache_range(q8, 3, st, 3, 10, &r), PT_RANGE_IGNORE, "two If-Range lines");
+    ok(pt_cache_is_range_field(PT_STR_LIT("RANGE")) &&
+           pt_cache_is_range_field(PT_STR_LIT("if-range")) &&
+           !pt_cache_is_range_field(PT_STR_LIT("If-Match")) &&
+           !pt_cache_is_range_field(PT_STR_LIT("Ranges")),
+       "range field names");
+}
+
 int main(void)
 {
     test_cache_control();
     test_etags();
     test_not_modified();
+    test_ranges();
+    test_if_range();
     test_merge();
     test_dates();
     test_storable();
