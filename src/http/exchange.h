@@ -73,6 +73,12 @@ struct pt_downstream_ops {
     void (*upgrade)(struct pt_exchange *ex);
     /** Give up on this response (after the head went out): close the connection. */
     void (*abort)(struct pt_exchange *ex);
+    /**
+     * Take back a head given to send_head while none of it has reached the
+     * client: true when done (the handler may answer otherwise), false when
+     * it is too late (abort then).  NULL: never possible.
+     */
+    bool (*retract_head)(struct pt_exchange *ex);
 };
 
 /** What the downstream codec tells the handler. */

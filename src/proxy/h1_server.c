@@ -97,6 +97,7 @@ struct pt_h1_conn {
     bool closed;
     uint32_t requests;
     uint32_t parse_last;
+    uint32_t head_queued; /* bytes of a response head alone in wbuf, not yet written; 0: none */
     uint64_t head_started;
     struct h1_body *body; /* request body state, in the exchange's arena; NULL without a body */
 };
@@ -363,6 +364,7 @@ static void h1_send_head(struct pt_exchange *ex, const struct pt_response_head *
         c->keepalive = false;
     c->head_only = h->head_only || h->status == 101;
     c->resp_chunked = false;
+    bool wbuf_was_empty = pt_buf_len(&c->wbuf) == 0;
     char *p = pt_buf_reserve(&c->wbuf, need, SIZE_MAX);
     if (p == NULL) {
         c->broken = true;
@@ -406,8 +408,30 @@ static void h1_send_head(struct pt_exchange *ex, const struct pt_response_head *
     *p++ = '\r';
     *p++ = '\n';
     pt_buf_commit(&c->wbuf, (size_t)(p - start));
+    c->head_queued = wbuf_was_empty ? (uint32_t)(p - start) : 0;
     ex->responded = true;
     ex->status = h->status;
+}
+
+/*
+ * The head goes out with the first body bytes, so when the upstream fails
+ * before any (a bad first chunk, a close right after its head) the client
+ * has received nothing yet: take the head back so that the handler can
+ * answer 502 instead of closing on an empty reply.
+ */
+static bool h1_retract_head(struct pt_exchange *ex)
+{
+    struct pt_h1_conn *c = conn_of(ex);
+    if (c->head_queued == 0 || ex->bytes_out != 0 || c->broken || ex->finished ||
+        pt_buf_len(&c->wbuf) != c->head_queued)
+        return false;
+    pt_buf_consume(&c->wbuf, c->head_queued);
+    c->head_queued = 0;
+    c->head_only = false;
+    c->resp_chunked = false;
+    ex->responded = false;
+    ex->status = 0;
+    return true;
 }
 
 static void done_task(struct pt_loop *loop, void *arg);
@@ -675,6 +699,7 @@ static const struct pt_downstream_ops h1_ops = {
     .body_consume = h1_body_consume,
     .upgrade = h1_upgrade,
     .abort = h1_abort,
+    .retract_head = h1_retract_head,
 };
 
 /* ---- finishing an exchange ---- */

@@ -413,9 +413,13 @@ static void up_on_error(struct pt_upcall *c, enum pt_upcall_error err, bool head
 {
     struct pt_exchange *ex = ex_of(c);
     if ((head_delivered && !ex->resp_buffering) || ex->responded) {
-        if (!ex->finished)
-            ex->down->abort(ex);
-        return;
+        bool retracted = head_delivered && !ex->finished && ex->down->retract_head != NULL &&
+                         ex->down->retract_head(ex);
+        if (!retracted) {
+            if (!ex->finished)
+                ex->down->abort(ex);
+            return;
+        }
     }
     const char *what;
     int status = error_status(ex, err, &what);
