@@ -753,6 +753,7 @@ struct refresh {
     struct pt_str key;
     size_t path_off;
     struct pt_defer end_defer;
+    struct pt_worker_job job; /* stopped with the worker if it outlives a drain */
 };
 
 static void refresh_free_task(struct pt_loop *loop, void *arg)
@@ -760,6 +761,7 @@ static void refresh_free_task(struct pt_loop *loop, void *arg)
     (void)loop;
     struct refresh *r = arg;
     struct pt_worker *w = r->sh.worker;
+    pt_worker_job_remove(w, &r->job);
     if (r->fill != NULL)
         pt_cache_fill_finish(r->fill, NULL, NULL);
     if (r->reval != NULL)
@@ -774,6 +776,17 @@ static void refresh_free_task(struct pt_loop *loop, void *arg)
 static void refresh_end(struct refresh *r)
 {
     pt_loop_defer(&r->sh.worker->loop, &r->end_defer, refresh_free_task, r);
+}
+
+/* The worker stops (drain_timeout) while the refresh still runs or waits
+ * to be freed: cancel the call and free it now. */
+static void refresh_kill(struct pt_worker_job *j)
+{
+    struct refresh *r = PT_CONTAINER_OF(j, struct refresh, job);
+    struct pt_loop *loop = &r->sh.worker->loop;
+    pt_loop_cancel_defer(loop, &r->end_defer);
+    pt_upcall_cancel(&r->sh.up);
+    refresh_free_task(loop, r);
 }
 
 static int rf_build_head(struct pt_upcall *c, const struct pt_target *t, struct pt_buf *out)
@@ -1153,6 +1166,7 @@ static void start_refresh(struct cache_ex *cx, struct pt_cache_fill *fill, struc
     r->snap = pt_snapshot_ref(ex->snap);
     pt_buf_init(&r->body);
     pt_worker_conn_added(ex->worker); /* a drain waits for us */
+    pt_worker_job_add(ex->worker, &r->job, refresh_kill);
     struct pt_upcall *c = &sh->up;
     pt_upcall_init(c, &ex->worker->up, ex->route->service, &refresh_ops, r);
     c->method = PT_METHOD_GET;

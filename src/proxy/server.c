@@ -51,7 +51,8 @@ static void drain_timeout(struct pt_loop *loop, struct pt_timer *t)
 {
     (void)loop;
     struct pt_server *srv = PT_CONTAINER_OF(t, struct pt_server, drain_timer);
-    pt_log_warn("drain timeout: closing %ld remaining connections", atomic_load(&srv->connections));
+    long n = atomic_load(&srv->connections);
+    pt_log_warn("drain timeout: closing %ld remaining connection%s", n, n == 1 ? "" : "s");
     stop_workers(srv);
 }
 
@@ -63,8 +64,8 @@ static void begin_drain(struct pt_server *srv)
         return;
     }
     srv->draining = true;
-    pt_log_info("draining: finishing %ld connections (up to %llu ms)",
-                atomic_load(&srv->connections),
+    long n = atomic_load(&srv->connections);
+    pt_log_info("draining: finishing %ld connection%s (up to %llu ms)", n, n == 1 ? "" : "s",
                 (unsigned long long)srv->snap->server.drain_timeout_ms);
     for (unsigned i = 0; i < srv->nworkers; i++)
         pt_worker_drain(&srv->workers[i]);

@@ -183,14 +183,44 @@ static void drain_task(struct pt_loop *loop, void *arg)
     maybe_exit(w);
 }
 
+void pt_worker_job_add(struct pt_worker *w, struct pt_worker_job *j,
+                       void (*kill)(struct pt_worker_job *j))
+{
+    j->kill = kill;
+    j->prev = NULL;
+    j->next = w->jobs;
+    if (w->jobs != NULL)
+        w->jobs->prev = j;
+    w->jobs = j;
+}
+
+void pt_worker_job_remove(struct pt_worker *w, struct pt_worker_job *j)
+{
+    if (j->prev != NULL)
+        j->prev->next = j->next;
+    else if (w->jobs == j)
+        w->jobs = j->next;
+    if (j->next != NULL)
+        j->next->prev = j->prev;
+    j->prev = j->next = NULL;
+}
+
+/* Every connection and background job, now (each kill unlinks itself). */
+static void kill_everything(struct pt_worker *w)
+{
+    while (w->conns != NULL)
+        pt_h1_conn_kill(w->conns);
+    while (w->jobs != NULL)
+        w->jobs->kill(w->jobs);
+}
+
 static void stop_task(struct pt_loop *loop, void *arg)
 {
     (void)loop;
     struct pt_worker *w = arg;
     w->draining = true;
     close_listeners(w);
-    while (w->conns != NULL)
-        pt_h1_conn_kill(w->conns);
+    kill_everything(w);
     pt_loop_stop(&w->loop);
 }
 
@@ -223,8 +253,7 @@ static void *worker_main(void *arg)
     pt_loop_run(&w->loop);
     /* leave nothing behind: connections, pooled upstreams, recycled memory */
     close_listeners(w);
-    while (w->conns != NULL)
-        pt_h1_conn_kill(w->conns);
+    kill_everything(w);
     pt_pool_destroy(&w->pool);
     pt_loop_flush_defers(&w->loop);
     while (w->free_exchanges != NULL) {

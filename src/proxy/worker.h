@@ -32,6 +32,17 @@ struct pt_snap_hold {
     struct pt_snap_hold *next; /* retired holds */
 };
 
+/*
+ * Work a worker does for no client connection (a cache's background
+ * refresh).  It counts as a connection (pt_worker_conn_added), so a drain
+ * waits for it; when the worker is stopped before it ends (drain_timeout,
+ * or the loop ending), kill() must stop it and free it at once.
+ */
+struct pt_worker_job {
+    struct pt_worker_job *prev, *next;
+    void (*kill)(struct pt_worker_job *job);
+};
+
 struct pt_listener {
     struct pt_io io;
     struct pt_worker *worker;
@@ -55,15 +66,22 @@ struct pt_worker {
     size_t nlisteners;
     struct pt_listener *old_listeners; /* replaced by a reload; freed after the event batch */
     struct pt_defer old_listeners_defer;
-    struct pt_h1_conn *conns; /* every client connection, for draining */
+    struct pt_h1_conn *conns;   /* every client connection, for draining */
+    struct pt_worker_job *jobs; /* background work, killed on stop */
     size_t nconns;
     size_t max_conns;
     bool draining;
-    bool accept_paused;        /* out of descriptors: listeners unwatched until accept_timer */
+    bool accept_paused; /* out of descriptors: listeners unwatched until accept_timer */
     struct pt_timer accept_timer;
     struct pt_exchange *free_exchanges;
     size_t nfree_exchanges;
 };
+
+/** Register a background job (kill is called if the worker stops first). */
+void pt_worker_job_add(struct pt_worker *w, struct pt_worker_job *j,
+                       void (*kill)(struct pt_worker_job *j));
+/** The job ended by itself: forget it. */
+void pt_worker_job_remove(struct pt_worker *w, struct pt_worker_job *j);
 
 /** Set up the worker (loop, pool) with listener fds already bound by the server. */
 int pt_worker_init(struct pt_worker *w, struct pt_server *srv, unsigned id, const int *listen_fds,

@@ -6,6 +6,7 @@ the cache" always means "the backend did not see it".
 
 import re
 import threading
+import signal
 import time
 
 import requests
@@ -389,6 +390,25 @@ def test_stale_while_revalidate_serves_stale_then_refreshes(gateway, backend):
     r = get(gw, "/swr")
     assert r.headers["X-Cache"] == "HIT" and r.content == b"hello #2"
     assert len(be.received) == 2
+
+
+def test_refresh_still_running_when_the_drain_times_out(gateway, backend):
+    """A background refresh outliving drain_timeout is cancelled and freed
+    with the worker: the gateway exits 0 at the deadline, and under the
+    sanitizers (make test) the teardown finds no leak report."""
+    be = backend(handler=counting(delay=2.5))
+    cfg = cached(be, ttl="500ms", stale_while_revalidate="30s")
+    cfg["server"] = {"drain_timeout": "300ms"}
+    gw = gateway(cfg)
+    assert get(gw, "/swr").status_code == 200  # the fill waits for the slow backend
+    time.sleep(0.7)
+    assert get(gw, "/swr").headers["X-Cache"] == "STALE"  # and starts a refresh
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    gw.signal(signal.SIGTERM)
+    assert gw.wait_exit(10) == 0
+    assert time.monotonic() - t0 < 2.0, "the drain waited for the refresh past its deadline"
+    assert "drain timeout: closing 1 remaining connection" in gw.log()
 
 
 def test_lru_eviction_within_max_memory(gateway, backend):
