@@ -21,6 +21,19 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def served_again(port, path, timeout=10):
+    """Whether a GET on a new connection gets a 200 within timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if request(port, "GET", path, timeout=2).status == 200:
+                return True
+        except (OSError, AssertionError):
+            pass
+        time.sleep(0.2)
+    return False
+
+
 def test_out_of_descriptors_pauses_accepting_then_recovers(gateway, backend):
     be = backend()
     gw = gateway(one_route(be), nofile=64, expect_errors=[r"accept: Too many open files"])
@@ -52,16 +65,7 @@ def test_out_of_descriptors_pauses_accepting_then_recovers(gateway, backend):
         keep.close()
 
     # Descriptors are free again: new clients are accepted and served.
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            r = request(gw.port, "GET", "/after", timeout=2)
-            if r.status == 200:
-                break
-        except (OSError, AssertionError):
-            pass
-        assert time.monotonic() < deadline, "gateway did not accept again after descriptors were freed"
-        time.sleep(0.2)
+    assert served_again(gw.port, "/after"), "gateway did not accept again after descriptors were freed"
     assert "/after" in [q.target for q in be.received]
     assert gw.running()
 
@@ -89,16 +93,7 @@ def test_admin_listener_pauses_too(gateway, backend):
         for s in idle:
             s.close()
 
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            r = request(gw.admin_port, "GET", "/status", timeout=2)
-            if r.status == 200:
-                break
-        except (OSError, AssertionError):
-            pass
-        assert time.monotonic() < deadline, "admin API did not accept again after descriptors were freed"
-        time.sleep(0.2)
+    assert served_again(gw.admin_port, "/status"), "admin API did not accept again after descriptors were freed"
 
 
 def _port_open(port):
