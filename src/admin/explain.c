@@ -228,16 +228,6 @@ static json_t *request_json(const struct params *p, struct pt_str method, struct
     return r;
 }
 
-static bool valid_token(const char *s)
-{
-    if (*s == '\0')
-        return false;
-    for (; *s != '\0'; s++)
-        if (!pt_h1_tchar[(unsigned char)*s])
-            return false;
-    return true;
-}
-
 void pt_admin_explain(const struct pt_snapshot *s, struct pt_str query, struct pt_admin_resp *resp)
 {
     struct params p = {0};
@@ -252,7 +242,7 @@ void pt_admin_explain(const struct pt_snapshot *s, struct pt_str query, struct p
         goto out;
     }
     const char *method = p.method != NULL ? p.method : "GET";
-    if (!valid_token(method)) {
+    if (!pt_h1_is_token_cstr(method)) {
         pt_admin_problem(resp, 400, NULL, "method is not a valid method token", NULL);
         goto out;
     }

@@ -19,6 +19,7 @@
 #include "compose/json.h"
 #include "compose/plan.h"
 #include "compose/template.h"
+#include "http/h1.h"
 #include "proxy/route.h"
 #include "router/router.h"
 #include "upstream/service.h"
@@ -95,22 +96,6 @@ struct agg_build {
 
 /* ---- small checks ---- */
 
-static bool is_tchar(char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
-}
-
-static bool is_token(const char *s)
-{
-    if (s[0] == '\0')
-        return false;
-    for (; *s != '\0'; s++)
-        if (!is_tchar(*s))
-            return false;
-    return true;
-}
-
 static bool key_ok(const char *k)
 {
     size_t n = strlen(k);
@@ -183,7 +168,7 @@ static int header_names(struct pt_conf_ctx *c, const char *what, const struct pt
             continue;
         }
         struct pt_str name = pt_str_cstr(s);
-        if (!is_token(s)) {
+        if (!pt_h1_is_token_cstr(s)) {
             pt_conf_error(c, item, "%s: \"%.100s\" is not a valid header name", what, s);
             rc = -1;
         } else if (reserved(name)) {
@@ -373,7 +358,7 @@ static void resolve_service(struct agg_build *b, struct pt_compose_call *call,
 static void compile_method(struct agg_build *b, struct pt_compose_call *call,
                            const struct pt_conf_node *n, const char *m)
 {
-    bool upper = is_token(m);
+    bool upper = pt_h1_is_token_cstr(m);
     for (const char *p = m; *p != '\0'; p++)
         upper = upper && !(*p >= 'a' && *p <= 'z');
     if (!upper) {
@@ -441,7 +426,7 @@ static void compile_headers(struct agg_build *b, struct pt_compose_call *call,
         const struct pt_conf_pair *p = &n->map.pairs[i];
         const char *name = p->key->scalar.raw, *v;
         struct pt_compose_header *h = &call->headers[call->nheaders];
-        if (!is_token(name)) {
+        if (!pt_h1_is_token_cstr(name)) {
             pt_conf_error(c, p->key, "headers: \"%.100s\" is not a valid header name", name);
             continue;
         }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "http/h1.h"
 #include "proxy/route.h"
 #include "router/router.h"
 #include "upstream/service.h"
@@ -73,22 +74,6 @@ static const struct pt_conf_key route_keys[] = {
     PT_CONF_NODE("aggregate", struct route_fields, aggregate),
     {0},
 };
-
-static bool is_tchar(char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
-}
-
-static bool is_token(const char *s)
-{
-    if (s[0] == '\0')
-        return false;
-    for (; *s != '\0'; s++)
-        if (!is_tchar(*s))
-            return false;
-    return true;
-}
 
 /*
  * A list of strings at n (null: none) into an arena array.  Items that are
@@ -155,7 +140,7 @@ static void compile_methods(struct pt_conf_ctx *c, struct route_build *b,
     for (size_t i = 0; i < b->nmethods; i++) {
         const char *m = b->methods[i];
         const struct pt_conf_node *item = n->seq.items[i];
-        if (!is_token(m)) {
+        if (!pt_h1_is_token_cstr(m)) {
             pt_conf_error(c, item, "methods: \"%.100s\" is not a valid method name", m);
             continue;
         }
@@ -210,7 +195,7 @@ static void compile_headers(struct pt_conf_ctx *c, struct route_build *b,
         const struct pt_conf_pair *p = &n->map.pairs[i];
         struct pt_router_header_match *h = &b->headers[b->nheaders];
         h->name = p->key->scalar.raw;
-        if (!is_token(h->name)) {
+        if (!pt_h1_is_token_cstr(h->name)) {
             pt_conf_error(c, p->key, "headers: \"%.100s\" is not a valid header name", h->name);
             continue;
         }

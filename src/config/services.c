@@ -10,6 +10,7 @@
 #include "upstream/service.h"
 #include "config/addr.h"
 #include "config/compile.h"
+#include "http/h1.h"
 #include "plugins/plugin.h"
 #include "config/snapshot.h"
 
@@ -28,12 +29,6 @@ bool pt__conf_name_ok(const char *name)
             return false;
     }
     return true;
-}
-
-static bool is_tchar(char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
 }
 
 /* --- targets --------------------------------------------------------------- */
@@ -241,10 +236,7 @@ static int parse_hash_on(struct pt_conf_ctx *c, const struct pt_conf_node *n, vo
                       v, hint ? " (did you mean \"" : "", hint ? hint : "", hint ? "\"?)" : "");
         return -1;
     }
-    bool ok = name[0] != '\0';
-    for (const char *p = name; *p != '\0'; p++)
-        ok = ok && is_tchar(*p);
-    if (!ok) {
+    if (!pt_h1_is_token_cstr(name)) {
         pt_conf_error(c, n, "hash_on: \"%.100s\" needs a valid %s name after the colon", v,
                       kind == PT_HASH_HEADER ? "header" : "cookie");
         return -1;

@@ -76,7 +76,7 @@ struct pt_snapshot {
     struct pt_router *router;
     struct pt_plugin_chain plugins; /* global plugin instances (unsorted) */
     struct pt_plugin_chain global_chain;
-        /* the same, sorted: for requests no route matched */ /* built from routes (in the same
+    /* the same, sorted: for requests no route matched */ /* built from routes (in the same
 order); route data is the struct pt_route *.  Never NULL: no routes answer 404 */
     const char **files; /* files the configuration read (certificates, keys, bodies): a change
                            to one is a change of the configuration (the file watch) */

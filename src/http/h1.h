@@ -167,4 +167,15 @@ const struct pt_h1_header *pt_h1_find_header(const struct pt_h1_header *headers,
 /** Is c allowed in a token (RFC 9110 tchar)? */
 extern const uint8_t pt_h1_tchar[256];
 
+/** Is s (NUL-terminated) a token, 1*tchar?  For names in the configuration. */
+static inline bool pt_h1_is_token_cstr(const char *s)
+{
+    if (*s == '\0')
+        return false;
+    for (; *s != '\0'; s++)
+        if (!pt_h1_tchar[(unsigned char)*s])
+            return false;
+    return true;
+}
+
 #endif
