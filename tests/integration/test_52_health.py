@@ -4,13 +4,12 @@ health gauges (SPEC §2 services.*.health / retries, §6, §8, §10 "Failures";
 docs/resilience.md)."""
 
 import re
-import threading
 import time
 
 import pytest
 import requests
 
-from harness import UPSTREAM_ERRORS, RawBackend, Reply, config, one_route, route, service
+from harness import UPSTREAM_ERRORS, Load, RawBackend, Reply, config, one_route, route, service, wait_until
 
 ADMIN = {"listen": "127.0.0.1:@ADMIN_PORT@"}
 
@@ -29,52 +28,6 @@ def health(gw, svc="svc"):
 
 def states(gw, svc="svc"):
     return {t["address"]: t["state"] for t in health(gw, svc)["targets"]}
-
-
-def wait_until(pred, timeout, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
-
-
-class Load:
-    """GET load from a few keep-alive clients until stop(); counts every answer."""
-
-    def __init__(self, gw, path="/load", clients=4):
-        self.gw = gw
-        self.path = path
-        self.stopped = threading.Event()
-        self.lock = threading.Lock()
-        self.ok = 0
-        self.failed = []
-        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(clients)]
-        for t in self.threads:
-            t.start()
-
-    def _run(self, i):
-        n = 0
-        with requests.Session() as s:
-            while not self.stopped.is_set():
-                n += 1
-                try:
-                    r = s.get(self.gw.url("%s/%d/%d" % (self.path, i, n)), timeout=10)
-                    good = r.status_code == 200
-                    what = (r.status_code, r.text[:200])
-                except requests.RequestException as e:
-                    good, what = False, repr(e)
-                with self.lock:
-                    if good:
-                        self.ok += 1
-                    else:
-                        self.failed.append(what)
-
-    def stop(self):
-        self.stopped.set()
-        for t in self.threads:
-            t.join(15)
 
 
 @pytest.mark.timeout_s(90)

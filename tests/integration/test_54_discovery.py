@@ -7,13 +7,12 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 
 import pytest
 import requests
 
-from harness import UPSTREAM_ERRORS, config, free_port, route, run_portico
+from harness import UPSTREAM_ERRORS, Load, config, free_port, route, run_portico, wait_until
 from harness.yamlgen import to_yaml
 
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
@@ -99,15 +98,6 @@ def discovery_config(disc, **svc):
     return cfg
 
 
-def wait_until(pred, timeout, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
-
-
 def targets(gw):
     doc = requests.get(gw.admin_url("/services/users/health"), timeout=10).json()
     return sorted(t["address"] for t in doc["targets"])
@@ -115,39 +105,6 @@ def targets(gw):
 
 def served(be):
     return len(be.received)
-
-
-class Load:
-    def __init__(self, gw, clients=3):
-        self.gw = gw
-        self.stopped = threading.Event()
-        self.ok = 0
-        self.failed = []
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(clients)]
-        for t in self.threads:
-            t.start()
-
-    def _run(self, i):
-        n = 0
-        with requests.Session() as s:
-            while not self.stopped.is_set():
-                n += 1
-                try:
-                    r = s.get(self.gw.url("/l/%d/%d" % (i, n)), timeout=10)
-                    good, what = r.status_code == 200, (r.status_code, r.text[:200])
-                except requests.RequestException as e:
-                    good, what = False, repr(e)
-                with self.lock:
-                    if good:
-                        self.ok += 1
-                    else:
-                        self.failed.append(what)
-
-    def stop(self):
-        self.stopped.set()
-        for t in self.threads:
-            t.join(15)
 
 
 @pytest.mark.timeout_s(90)
@@ -162,7 +119,7 @@ def test_targets_follow_the_dns_answer(gateway, backend, dns):
                            retries={"attempts": 1})
     gw = gateway(cfg)
     assert wait_until(lambda: targets(gw) == [a.addr], 5), targets(gw)
-    load = Load(gw)
+    load = Load(gw, path="/l", clients=3)
     try:
         assert wait_until(lambda: served(a) > 20, 5)
         d.hosts("127.0.0.2 users.internal\n127.0.0.3 users.internal\n")
