@@ -11,7 +11,7 @@ import os
 import socket
 import time
 
-from harness import RawConn, build_request, one_route, request
+from harness import RawConn, build_request, one_route, port_open, request
 
 
 def cpu_seconds(pid):
@@ -77,7 +77,7 @@ def test_admin_listener_pauses_too(gateway, backend):
     cfg["admin"] = {"listen": "127.0.0.1:@ADMIN_PORT@"}
     gw = gateway(cfg, nofile=48, expect_errors=[r"accept: Too many open files"])
     deadline = time.monotonic() + 10
-    while not _port_open(gw.admin_port):
+    while not port_open(gw.admin_port):
         assert time.monotonic() < deadline, "admin API not listening"
         time.sleep(0.05)
 
@@ -94,11 +94,3 @@ def test_admin_listener_pauses_too(gateway, backend):
             s.close()
 
     assert served_again(gw.admin_port, "/status"), "admin API did not accept again after descriptors were freed"
-
-
-def _port_open(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False

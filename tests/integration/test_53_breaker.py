@@ -30,15 +30,6 @@ def breaker_gauge(gw, addr):
     return int(m.split(line, 1)[1].split("\n", 1)[0])
 
 
-def wait_until(pred, timeout, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
-
-
 def test_breaker_opens_fails_fast_half_opens_and_closes(gateway, backend):
     sick = {"on": True}
     be = backend(handler=lambda req: Reply(503, "overloaded") if sick["on"] else None)
